@@ -1,0 +1,33 @@
+# Slipway developer entry points. `make help` lists them.
+GO        ?= go
+BIN       := bin
+# every folder under steps/ is one binary; the plugin is one more
+STEPS     := $(notdir $(wildcard steps/*))
+TEST_TIMEOUT ?= 12m
+
+.PHONY: help build test lint bench demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build every binary into bin/
+	@mkdir -p $(BIN)
+	@for s in $(STEPS); do echo "go build -o $(BIN)/$$s ./steps/$$s"; $(GO) build -o $(BIN)/$$s ./steps/$$s || exit 1; done
+	@if [ -f plugin/main.go ]; then echo "go build -o $(BIN)/promoter ./plugin"; $(GO) build -o $(BIN)/promoter ./plugin; fi
+
+test: ## run every test (needs PostgreSQL and MariaDB: hack/services.sh starts them)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+lint: ## gofmt and go vet
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: ## Go benchmarks, then the peer-tool comparisons in hack/
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	hack/bench-bump-tag.sh
+
+demo: ## run bump-tag against a local charts repo on built-in defaults
+	hack/demo.sh
+
+clean: ## remove build output and the tools cache
+	rm -rf $(BIN) .cache
