@@ -1,0 +1,49 @@
+// Package outputs writes Argo output parameters: one file per parameter in a
+// folder, read back by a template's `valueFrom.path`. Files are written
+// atomically (temp file + rename) so Argo never reads half a value.
+package outputs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Write writes each name=value pair into dir/name. An empty dir writes
+// nothing (outputs were not asked for).
+func Write(dir string, values map[string]string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("outputs dir %s: %w", dir, err)
+	}
+	names := make([]string, 0, len(values))
+	for n := range values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name == "" || filepath.Base(name) != name {
+			return fmt.Errorf("output name %q is not a plain file name", name)
+		}
+		tmp, err := os.CreateTemp(dir, "."+name+".*")
+		if err != nil {
+			return fmt.Errorf("write output %s: %w", name, err)
+		}
+		_, werr := tmp.WriteString(values[name])
+		cerr := tmp.Close()
+		if werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Rename(tmp.Name(), filepath.Join(dir, name))
+		}
+		if werr != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("write output %s: %w", name, werr)
+		}
+	}
+	return nil
+}
