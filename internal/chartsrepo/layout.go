@@ -1,0 +1,138 @@
+// Package chartsrepo describes the charts repo: where each environment's tag
+// file for an app lives, the chain of environments, and the rules names must
+// follow before anything touches the network.
+package chartsrepo
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/slipway-deploy/slipway/internal/tagfile"
+)
+
+// Defaults follow GOV.UK's charts repo.
+const (
+	DefaultPathTemplate = "charts/app-config/image-tags/{{.Env}}/{{.App}}"
+	DefaultChain        = "integration,staging,production"
+)
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	tagRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+)
+
+// Layout is the shape of a charts repo.
+type Layout struct {
+	pathTmpl *template.Template
+	chain    []string
+	Keys     tagfile.Keys
+}
+
+// NewLayout validates and compiles a path template and an environment chain
+// ("integration,staging,production").
+func NewLayout(pathTemplate, chain string, keys tagfile.Keys) (*Layout, error) {
+	if pathTemplate == "" {
+		pathTemplate = DefaultPathTemplate
+	}
+	tmpl, err := template.New("path").Option("missingkey=error").Parse(pathTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("path template %q: %w", pathTemplate, err)
+	}
+	if chain == "" {
+		chain = DefaultChain
+	}
+	var envs []string
+	seen := map[string]bool{}
+	for _, e := range strings.Split(chain, ",") {
+		e = strings.TrimSpace(e)
+		if !nameRE.MatchString(e) {
+			return nil, fmt.Errorf("environment chain %q: %q is not a valid environment name ([a-z0-9][a-z0-9-]*)", chain, e)
+		}
+		if seen[e] {
+			return nil, fmt.Errorf("environment chain %q: %q appears twice", chain, e)
+		}
+		seen[e] = true
+		envs = append(envs, e)
+	}
+	if keys == (tagfile.Keys{}) {
+		keys = tagfile.DefaultKeys
+	}
+	return &Layout{pathTmpl: tmpl, chain: envs, Keys: keys}, nil
+}
+
+// Chain returns the environments in promotion order.
+func (l *Layout) Chain() []string { return append([]string(nil), l.chain...) }
+
+// Next returns the environment after env, or "" for the last one.
+func (l *Layout) Next(env string) string {
+	for i, e := range l.chain {
+		if e == env && i+1 < len(l.chain) {
+			return l.chain[i+1]
+		}
+	}
+	return ""
+}
+
+// ValidateApp checks an app name.
+func ValidateApp(app string) error {
+	if !nameRE.MatchString(app) {
+		return fmt.Errorf("app %q is not a valid name: use lower-case letters, digits and '-', starting with a letter or digit", app)
+	}
+	return nil
+}
+
+// ValidateTag checks an image tag.
+func ValidateTag(tag string) error {
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("tag %q is not a valid image tag: use 1-128 of A-Z a-z 0-9 . _ -", tag)
+	}
+	return nil
+}
+
+// ValidateEnv checks that env is a name in the chain.
+func (l *Layout) ValidateEnv(env string) error {
+	if !nameRE.MatchString(env) {
+		return fmt.Errorf("environment %q is not a valid name", env)
+	}
+	for _, e := range l.chain {
+		if e == env {
+			return nil
+		}
+	}
+	return fmt.Errorf("environment %q is not in the chain %s", env, strings.Join(l.chain, " -> "))
+}
+
+// TagFile returns the repo-relative path of env's tag file for app, after
+// validating both names; the path never leaves the repo.
+func (l *Layout) TagFile(env, app string) (string, error) {
+	if err := ValidateApp(app); err != nil {
+		return "", err
+	}
+	if err := l.ValidateEnv(env); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := l.pathTmpl.Execute(&buf, struct{ Env, App string }{env, app}); err != nil {
+		return "", fmt.Errorf("path template: %w", err)
+	}
+	p := buf.String()
+	clean := path.Clean(p)
+	switch {
+	case p == "" || clean == ".":
+		return "", fmt.Errorf("path template renders an empty path")
+	case path.IsAbs(p) || strings.Contains(p, "\\"):
+		return "", fmt.Errorf("tag file path %q must be relative to the repo", p)
+	case clean != p || clean == ".." || strings.HasPrefix(clean, "../"):
+		return "", fmt.Errorf("tag file path %q leaves the repo or is not clean", p)
+	}
+	for _, part := range strings.Split(clean, "/") {
+		if part == ".git" {
+			return "", fmt.Errorf("tag file path %q is inside .git", p)
+		}
+	}
+	return clean, nil
+}

@@ -1,0 +1,404 @@
+// Package gitwriter changes one file in a git repository's branch and pushes
+// the change without ever losing a concurrent writer's update.
+//
+// It works on a bare, in-memory, depth-1 copy of one branch (no work tree:
+// the file is read from the head tree and the new commit is built from tree
+// objects). When a push is rejected because the branch moved, it fetches
+// only the new head into the same store, re-runs the caller's edit against
+// the new content (so idempotence and downgrade checks see the new state),
+// and pushes again, with jittered backoff and a bounded number of attempts.
+package gitwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// Strategy is how a commit reaches the target branch.
+type Strategy string
+
+const (
+	// Direct pushes the commit to the target branch.
+	Direct Strategy = "direct"
+	// Branch pushes the commit to a work branch, merges it into the target
+	// branch (a fast-forward push: the commit is built on the target's head)
+	// and deletes the work branch, as the reference user's script does.
+	Branch Strategy = "branch"
+)
+
+// ErrBranchMoved is wrapped when a push lost the race to another writer.
+var ErrBranchMoved = errors.New("branch moved")
+
+// ErrAttemptsSpent is wrapped when every attempt lost the race.
+var ErrAttemptsSpent = errors.New("conflict budget spent")
+
+// ErrBranchNotFound is wrapped when the target branch does not exist.
+var ErrBranchNotFound = errors.New("branch not found")
+
+// Options configure a Writer.
+type Options struct {
+	URL         string
+	Auth        transport.AuthMethod
+	Branch      string // target branch, default main
+	Strategy    Strategy
+	AuthorName  string
+	AuthorEmail string
+	// MaxAttempts bounds the push attempts (default 10).
+	MaxAttempts int
+	// NetworkAttempts bounds retries of a fetch or push that failed for a
+	// network reason (default 3).
+	NetworkAttempts int
+	// Backoff returns the wait before attempt n (n >= 2); default jittered exponential.
+	Backoff func(attempt int) time.Duration
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Current is the file as the edit sees it.
+type Current struct {
+	Content []byte
+	Exists  bool
+	Head    string // the commit it was read from
+}
+
+// Edit is what an EditFunc decides.
+type Edit struct {
+	// Changed false means nothing to do: no commit, success.
+	Changed bool
+	Content []byte
+	Message string
+	// Reason says why, in a few words, for logs and outputs.
+	Reason string
+}
+
+// EditFunc computes the new content from the current one. It runs again
+// after every lost race, against the new head. An error stops the write.
+type EditFunc func(cur Current) (Edit, error)
+
+// Result reports a write.
+type Result struct {
+	Changed  bool
+	Commit   string // the new commit, or the head that already had the change
+	Previous Current
+	Edit     Edit
+	Attempts int
+	// Diff is the unified diff of the change (set on dry runs and writes).
+	Diff string
+}
+
+// Writer writes to one repository branch.
+type Writer struct {
+	o    Options
+	repo *git.Repository
+	head plumbing.Hash
+}
+
+// New returns a Writer; nothing touches the network until Write or Read.
+func New(o Options) *Writer {
+	if o.Branch == "" {
+		o.Branch = "main"
+	}
+	if o.Strategy == "" {
+		o.Strategy = Direct
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 10
+	}
+	if o.NetworkAttempts <= 0 {
+		o.NetworkAttempts = 3
+	}
+	if o.Backoff == nil {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.AuthorName == "" {
+		o.AuthorName = "Slipway"
+	}
+	if o.AuthorEmail == "" {
+		o.AuthorEmail = "slipway@localhost"
+	}
+	return &Writer{o: o}
+}
+
+// DefaultBackoff waits a random time up to 40ms * 2^(n-2), capped at 1.5s:
+// full jitter spreads racing writers apart so most win on the next round.
+func DefaultBackoff(attempt int) time.Duration {
+	limit := 40 * time.Millisecond << min(attempt-2, 6)
+	if limit > 1500*time.Millisecond {
+		limit = 1500 * time.Millisecond
+	}
+	return time.Duration(rand.Int64N(int64(limit))) + 5*time.Millisecond
+}
+
+func (w *Writer) remoteRef() plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", w.o.Branch)
+}
+
+// fetch brings the branch head into the in-memory store: a depth-1 fetch,
+// which after the first one transfers only what moved.
+func (w *Writer) fetch(ctx context.Context) error {
+	if w.repo == nil {
+		repo, err := git.Init(memory.NewStorage(), nil)
+		if err != nil {
+			return err
+		}
+		if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{w.o.URL}}); err != nil {
+			return err
+		}
+		w.repo = repo
+	}
+	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", w.o.Branch, w.remoteRef()))
+	err := w.withNetworkRetry(ctx, "fetch", func() error {
+		err := w.repo.FetchContext(ctx, &git.FetchOptions{
+			RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Depth: 1,
+			Tags: git.NoTags, Auth: w.o.Auth, Force: true,
+		})
+		if errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return nil
+		}
+		return err
+	})
+	var noRef git.NoMatchingRefSpecError
+	switch {
+	case errors.As(err, &noRef), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return fmt.Errorf("%w: %q in %s", ErrBranchNotFound, w.o.Branch, w.o.URL)
+	case err != nil:
+		return fmt.Errorf("fetch %s from %s: %w", w.o.Branch, w.o.URL, err)
+	}
+	ref, err := w.repo.Reference(w.remoteRef(), true)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", w.o.Branch, err)
+	}
+	w.head = ref.Hash()
+	return nil
+}
+
+// withNetworkRetry retries fn when it failed for a reason a retry can fix
+// (connection refused or reset, timeouts, a 5xx); auth and "not found"
+// errors return at once.
+func (w *Writer) withNetworkRetry(ctx context.Context, what string, fn func() error) error {
+	var err error
+	for attempt := 1; attempt <= w.o.NetworkAttempts; attempt++ {
+		if err = fn(); err == nil || !transient(err) {
+			return err
+		}
+		if attempt < w.o.NetworkAttempts {
+			w.o.Log.Warn("git "+what+" failed, retrying", "attempt", attempt, "error", err.Error())
+			if werr := sleep(ctx, time.Duration(attempt)*200*time.Millisecond); werr != nil {
+				return werr
+			}
+		}
+	}
+	return err
+}
+
+func transient(err error) bool {
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
+		errors.Is(err, transport.ErrRepositoryNotFound) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "timeout", "EOF", "broken pipe",
+		"502", "503", "504", "500 Internal", "no such host", "i/o timeout", "unexpected EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// read returns path's content at the fetched head.
+func (w *Writer) read(path string) (Current, *object.Commit, error) {
+	commit, err := w.repo.CommitObject(w.head)
+	if err != nil {
+		return Current{}, nil, fmt.Errorf("read head %s: %w", w.head, err)
+	}
+	cur := Current{Head: w.head.String()}
+	tree, err := commit.Tree()
+	if err != nil {
+		return cur, nil, fmt.Errorf("read tree of %s: %w", w.head, err)
+	}
+	f, err := tree.File(path)
+	switch {
+	case errors.Is(err, object.ErrFileNotFound), errors.Is(err, object.ErrDirectoryNotFound):
+		return cur, commit, nil
+	case err != nil:
+		return cur, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	content, err := f.Contents()
+	if err != nil {
+		return cur, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	cur.Content, cur.Exists = []byte(content), true
+	return cur, commit, nil
+}
+
+// Read fetches the branch and returns path's current content.
+func (w *Writer) Read(ctx context.Context, path string) (Current, error) {
+	if err := w.fetch(ctx); err != nil {
+		return Current{}, err
+	}
+	cur, _, err := w.read(path)
+	return cur, err
+}
+
+// Write applies edit to path and pushes it (or, with dryRun, only computes
+// the diff). workBranch names the work branch of the Branch strategy.
+func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFunc, dryRun bool) (res Result, err error) {
+	if w.o.Strategy == Branch {
+		if workBranch == "" {
+			return res, fmt.Errorf("the branch strategy needs a work branch name")
+		}
+		if !dryRun {
+			// No work branch is left behind, on success or failure, even one
+			// left by an earlier failed run.
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				if derr := w.deleteBranch(cctx, workBranch); derr != nil && err == nil {
+					err = derr
+				}
+			}()
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		res.Attempts = attempt
+		if err := w.fetch(ctx); err != nil {
+			return res, err
+		}
+		cur, headCommit, err := w.read(path)
+		if err != nil {
+			return res, err
+		}
+		e, err := edit(cur)
+		if err != nil {
+			return res, err
+		}
+		res.Previous, res.Edit, res.Commit = cur, e, cur.Head
+		if !e.Changed {
+			return res, nil
+		}
+		commit, diff, err := w.commit(headCommit, path, e)
+		if err != nil {
+			return res, err
+		}
+		res.Diff = diff
+		if dryRun {
+			return res, nil
+		}
+		err = w.push(ctx, commit, workBranch)
+		if err == nil {
+			res.Changed, res.Commit = true, commit.String()
+			return res, nil
+		}
+		if !errors.Is(err, ErrBranchMoved) {
+			return res, err
+		}
+		if attempt >= w.o.MaxAttempts {
+			return res, fmt.Errorf("push to %s: %w: lost the race %d times: %v", w.o.Branch, ErrAttemptsSpent, attempt, err)
+		}
+		wait := w.o.Backoff(attempt + 1)
+		w.o.Log.Info("branch moved under us; re-applying the edit on the new head",
+			"branch", w.o.Branch, "attempt", attempt, "wait", wait.Round(time.Millisecond).String(),
+			"cause", err.Error())
+		if err := sleep(ctx, wait); err != nil {
+			return res, err
+		}
+	}
+}
+
+// push sends commit to the target branch, through the work branch for the
+// Branch strategy.
+func (w *Writer) push(ctx context.Context, commit plumbing.Hash, workBranch string) error {
+	local := plumbing.NewBranchReferenceName("slipway-push")
+	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(local, commit)); err != nil {
+		return err
+	}
+	target := plumbing.NewBranchReferenceName(w.o.Branch)
+	if w.o.Strategy == Branch {
+		work := plumbing.NewBranchReferenceName(workBranch)
+		// Force: a leftover branch of the same name from a failed run is replaced.
+		spec := config.RefSpec(fmt.Sprintf("+%s:%s", local, work))
+		if err := w.pushSpec(ctx, spec); err != nil {
+			return fmt.Errorf("push work branch %s: %w", workBranch, err)
+		}
+		w.o.Log.Debug("pushed work branch", "branch", workBranch, "commit", commit.String())
+	}
+	spec := config.RefSpec(fmt.Sprintf("%s:%s", local, target))
+	if err := w.pushSpec(ctx, spec); err != nil {
+		if movedError(err) {
+			return fmt.Errorf("push %s: %w (%v)", w.o.Branch, ErrBranchMoved, err)
+		}
+		return fmt.Errorf("push %s: %w", w.o.Branch, err)
+	}
+	return nil
+}
+
+func (w *Writer) pushSpec(ctx context.Context, spec config.RefSpec) error {
+	return w.withNetworkRetry(ctx, "push", func() error {
+		err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: w.o.Auth})
+		if errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return nil
+		}
+		return err
+	})
+}
+
+// movedError recognises "the branch moved" in each form go-git reports it:
+// with a shallow store the remote's new head is unknown, so the
+// fast-forward check fails with "object not found"; with the head known it
+// is a non-fast-forward; and when another push lands between the
+// advertisement and ours, the server refuses to update the ref.
+func movedError(err error) bool {
+	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, git.ErrNonFastForwardUpdate) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"non-fast-forward", "object not found", "failed to update ref",
+		"failed to lock", "fetch first", "stale info", "reference already exists", "cannot lock ref"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Writer) deleteBranch(ctx context.Context, name string) error {
+	if w.repo == nil {
+		return nil
+	}
+	spec := config.RefSpec(":" + plumbing.NewBranchReferenceName(name).String())
+	if err := w.pushSpec(ctx, spec); err != nil {
+		return fmt.Errorf("delete work branch %s: %w", name, err)
+	}
+	return nil
+}
