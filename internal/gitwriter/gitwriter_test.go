@@ -132,8 +132,8 @@ func TestReappliesEditWhenBranchMoved(t *testing.T) {
 		race func(t *testing.T, s *gittest.Server, w *Writer)
 	}{
 		{
-			name:  "unknown remote head (object not found)",
-			cause: "object not found",
+			name:   "unknown remote head (object not found)",
+			cause:  "object not found",
 			deeper: true,
 			race: func(t *testing.T, s *gittest.Server, w *Writer) {
 				s.Commit("competitor", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
