@@ -29,7 +29,7 @@ func config(t *testing.T, s *gittest.Server) Config {
 	require.NoError(t, err)
 	return Config{Layout: layout, Policy: policy, Writer: gitwriter.New(gitwriter.Options{
 		URL: s.URL(), Auth: &githttp.BasicAuth{Username: gittest.User, Password: gittest.Password},
-		Backoff: func(int) time.Duration { return time.Millisecond },
+		Backoff: func(int, time.Duration) time.Duration { return time.Millisecond },
 	})}
 }
 

@@ -6,6 +6,7 @@ package gittest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -52,9 +53,10 @@ func New(t testing.TB, files map[string]string) *Server {
 		t.Fatalf("git not found: %v", err)
 	}
 	h := &cgi.Handler{
-		Path: backend,
-		Args: []string{"http-backend"},
-		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(s.Dir), "GIT_HTTP_EXPORT_ALL=1"},
+		Path:   backend,
+		Args:   []string{"http-backend"},
+		Env:    []string{"GIT_PROJECT_ROOT=" + filepath.Dir(s.Dir), "GIT_HTTP_EXPORT_ALL=1"},
+		Stderr: io.Discard, // "cannot lock ref" on every lost race is expected noise
 	}
 	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, p, ok := r.BasicAuth()

@@ -60,8 +60,9 @@ type Options struct {
 	// NetworkAttempts bounds retries of a fetch or push that failed for a
 	// network reason (default 3).
 	NetworkAttempts int
-	// Backoff returns the wait before attempt n (n >= 2); default jittered exponential.
-	Backoff func(attempt int) time.Duration
+	// Backoff returns the wait before attempt n (n >= 2), given how long the
+	// last attempt took; default DefaultBackoff.
+	Backoff func(attempt int, last time.Duration) time.Duration
 	Log     *slog.Logger
 	Now     func() time.Time
 }
@@ -137,13 +138,14 @@ func New(o Options) *Writer {
 	return &Writer{o: o}
 }
 
-// DefaultBackoff waits a random time up to 40ms * 2^(n-2), capped at 1.5s:
-// full jitter spreads racing writers apart so most win on the next round.
-func DefaultBackoff(attempt int) time.Duration {
-	limit := 40 * time.Millisecond << min(attempt-2, 6)
-	if limit > 1500*time.Millisecond {
-		limit = 1500 * time.Millisecond
-	}
+// DefaultBackoff waits a random time (full jitter) in a window that starts
+// at the length of the last attempt and doubles each time, up to 16 times
+// it. Scaling by the attempt's own length spreads racing writers over about
+// as many attempt-lengths as there are writers, whatever the speed of the
+// server: on a quick one the waits are short, on a loaded one they grow.
+func DefaultBackoff(attempt int, last time.Duration) time.Duration {
+	base := max(last, 50*time.Millisecond)
+	limit := base << min(max(attempt-2, 0), 4)
 	return time.Duration(rand.Int64N(int64(limit))) + 5*time.Millisecond
 }
 
@@ -292,6 +294,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 	}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
+		started := time.Now()
 		if err := w.fetch(ctx); err != nil {
 			return res, err
 		}
@@ -326,7 +329,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 		if attempt >= w.o.MaxAttempts {
 			return res, fmt.Errorf("push to %s: %w: lost the race %d times: %v", w.o.Branch, ErrAttemptsSpent, attempt, err)
 		}
-		wait := w.o.Backoff(attempt + 1)
+		wait := w.o.Backoff(attempt+1, time.Since(started))
 		w.o.Log.Info("branch moved under us; re-applying the edit on the new head",
 			"branch", w.o.Branch, "attempt", attempt, "wait", wait.Round(time.Millisecond).String(),
 			"cause", err.Error())

@@ -47,7 +47,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newWriter(url string, logs *syncBuffer, mod func(*Options)) *Writer {
-	o := Options{URL: url, Auth: goodAuth, Backoff: func(int) time.Duration { return time.Millisecond }}
+	o := Options{URL: url, Auth: goodAuth, Backoff: func(int, time.Duration) time.Duration { return time.Millisecond }}
 	if logs != nil {
 		o.Log = slog.New(slog.NewTextHandler(logs, nil))
 	}
@@ -305,4 +305,14 @@ func TestMovedError(t *testing.T) {
 		assert.Equal(t, want, movedError(errors.New(msg)), msg)
 	}
 	assert.True(t, movedError(git.ErrNonFastForwardUpdate))
+}
+
+func TestDefaultBackoffScalesWithAttemptLength(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		fast := DefaultBackoff(2, 10*time.Millisecond)
+		assert.LessOrEqual(t, fast, 55*time.Millisecond)
+		slow := DefaultBackoff(6, time.Second)
+		assert.LessOrEqual(t, slow, 16*time.Second+5*time.Millisecond)
+		assert.GreaterOrEqual(t, slow, 5*time.Millisecond)
+	}
 }
