@@ -149,7 +149,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 		assert.Equal(t, 1, perApp[app], app)
 	}
 	assert.Equal(t, 14, lastRaced)
-	t.Logf("%d commits: 15 apps + %d for the raced app; %d pushes", len(commits), perApp["raced"], s.Pushes.Load())
+	t.Logf("%d commits: 15 apps + %d for the raced app; %d pushes", len(commits), perApp["raced"], s.Pushes())
 
 	// Re-running every one of them creates no commit.
 	head := s.Head()
@@ -177,7 +177,7 @@ func TestOutputsAndDryRun(t *testing.T) {
 	assert.Contains(t, stdout, "    Update frontend image tag to v42 for staging\n")
 	assert.Contains(t, stdout, "    Slipway-Previous-Tag: v41\n")
 	assert.Equal(t, head, s.Head(), "dry run pushes nothing")
-	assert.Equal(t, int64(0), s.Pushes.Load())
+	assert.Equal(t, int64(0), s.Pushes())
 
 	out := t.TempDir()
 	code, _, stderr = bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v42",
@@ -256,7 +256,7 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			head := s.Head()
-			pushes := s.Pushes.Load()
+			pushes := s.Pushes()
 			token := gittest.Password
 			if tt.token != "" {
 				token = tt.token
@@ -272,7 +272,7 @@ func TestBadInput(t *testing.T) {
 			assert.Contains(t, last, tt.line)
 			assert.NotContains(t, out.String()+errb.String(), token)
 			assert.Equal(t, head, s.Head(), "nothing pushed")
-			assert.Equal(t, pushes, s.Pushes.Load(), "no push attempted")
+			assert.Equal(t, pushes, s.Pushes(), "no push attempted")
 		})
 	}
 }

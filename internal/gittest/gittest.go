@@ -6,17 +6,15 @@ package gittest
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/slipway-deploy/slipway/internal/githttp"
 )
 
 // Default credentials the server demands.
@@ -27,50 +25,33 @@ const (
 
 // Server is a bare charts repo served over HTTP and file://.
 type Server struct {
-	t       testing.TB
-	Dir     string // the bare repository
-	Branch  string
-	http    *httptest.Server
-	user    string
-	pass    string
-	Pushes  atomic.Int64 // receive-pack POSTs seen
-	Refused atomic.Int64 // requests refused for bad credentials
+	t      testing.TB
+	Dir    string // the bare repository
+	Branch string
+	http   *httptest.Server
+	srv    *githttp.Server
 }
+
+// Pushes counts the pushes the server received.
+func (s *Server) Pushes() int64 { return s.srv.Pushes.Load() }
 
 // New creates a bare repository with branch "main" holding files (path ->
 // content) in one commit, and serves it on loopback until the test ends.
 func New(t testing.TB, files map[string]string) *Server {
 	t.Helper()
-	s := &Server{t: t, Dir: filepath.Join(t.TempDir(), "charts.git"), Branch: "main", user: User, pass: Password}
+	s := &Server{t: t, Dir: filepath.Join(t.TempDir(), "charts.git"), Branch: "main"}
 	s.git("", "init", "--bare", "--initial-branch=main", s.Dir)
 	s.Git("config", "http.receivepack", "true")
 	s.Git("config", "receive.denyNonFastForwards", "true")
 	if len(files) > 0 {
 		s.Commit("Seed charts repo", files)
 	}
-	backend, err := exec.LookPath("git")
+	srv, err := githttp.New(filepath.Dir(s.Dir), User, Password)
 	if err != nil {
-		t.Fatalf("git not found: %v", err)
+		t.Fatalf("git http server: %v", err)
 	}
-	h := &cgi.Handler{
-		Path:   backend,
-		Args:   []string{"http-backend"},
-		Env:    []string{"GIT_PROJECT_ROOT=" + filepath.Dir(s.Dir), "GIT_HTTP_EXPORT_ALL=1"},
-		Stderr: io.Discard, // "cannot lock ref" on every lost race is expected noise
-	}
-	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		if !ok || u != s.user || p != s.pass {
-			s.Refused.Add(1)
-			w.Header().Set("WWW-Authenticate", `Basic realm="charts"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
-			s.Pushes.Add(1)
-		}
-		h.ServeHTTP(w, r)
-	}))
+	s.srv = srv
+	s.http = httptest.NewServer(srv)
 	t.Cleanup(s.http.Close)
 	return s
 }

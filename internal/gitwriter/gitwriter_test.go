@@ -117,7 +117,7 @@ func TestDryRunPushesNothing(t *testing.T) {
 	assert.False(t, res.Changed)
 	assert.Contains(t, res.Diff, "+image_tag: v2")
 	assert.Equal(t, head, s.Head())
-	assert.Equal(t, int64(0), s.Pushes.Load())
+	assert.Equal(t, int64(0), s.Pushes())
 }
 
 // The branch moved between our fetch and our push: each way go-git can
