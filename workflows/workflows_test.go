@@ -1,0 +1,88 @@
+// Package workflows holds Slipway's WorkflowTemplates and example Argo CD
+// hook Workflows; its test validates every manifest with Argo's own
+// validation, so a template that Argo would refuse never ships.
+package workflows
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/workflow/validate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// templates resolves templateRefs to the WorkflowTemplates in this folder.
+type templates map[string]*wfv1.WorkflowTemplate
+
+func (t templates) Get(name string) (*wfv1.WorkflowTemplate, error) {
+	if wt, ok := t[name]; ok {
+		return wt, nil
+	}
+	return nil, fmt.Errorf("no WorkflowTemplate %q in workflows/", name)
+}
+
+type noClusterTemplates struct{}
+
+func (noClusterTemplates) Get(name string) (*wfv1.ClusterWorkflowTemplate, error) {
+	return nil, fmt.Errorf("no ClusterWorkflowTemplate %q", name)
+}
+
+func TestManifestsPassArgoValidation(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	wfts := templates{}
+	var wfs []*wfv1.Workflow
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var meta struct{ Kind string }
+		require.NoError(t, yaml.Unmarshal(b, &meta), f)
+		switch meta.Kind {
+		case "WorkflowTemplate":
+			var wt wfv1.WorkflowTemplate
+			require.NoError(t, yaml.UnmarshalStrict(b, &wt), f)
+			wfts[wt.Name] = &wt
+		case "Workflow":
+			var wf wfv1.Workflow
+			require.NoError(t, yaml.UnmarshalStrict(b, &wf), f)
+			wfs = append(wfs, &wf)
+		default:
+			t.Errorf("%s: unexpected kind %q", f, meta.Kind)
+		}
+	}
+	for name, wt := range wfts {
+		err := validate.ValidateWorkflowTemplate(wfts, noClusterTemplates{}, wt, nil, validate.ValidateOpts{})
+		assert.NoError(t, err, name)
+	}
+	for _, wf := range wfs {
+		err := validate.ValidateWorkflow(wfts, noClusterTemplates{}, wf, nil, validate.ValidateOpts{})
+		assert.NoError(t, err, wf.Name)
+	}
+}
+
+// The validation really runs: a broken template is refused.
+func TestValidationRefusesABrokenTemplate(t *testing.T) {
+	b, err := os.ReadFile("bump-tag.yaml")
+	require.NoError(t, err)
+	var wt wfv1.WorkflowTemplate
+	require.NoError(t, yaml.UnmarshalStrict(b, &wt))
+	wt.Spec.Templates[0].Container.Args = append(wt.Spec.Templates[0].Container.Args, "--x={{inputs.parameters.nope}}")
+	err = validate.ValidateWorkflowTemplate(templates{}, noClusterTemplates{}, &wt, nil, validate.ValidateOpts{})
+	assert.ErrorContains(t, err, "inputs.parameters.nope")
+}
+
+func TestBumpTagRetriesOnExitOneOnly(t *testing.T) {
+	b, err := os.ReadFile("bump-tag.yaml")
+	require.NoError(t, err)
+	var wt wfv1.WorkflowTemplate
+	require.NoError(t, yaml.UnmarshalStrict(b, &wt))
+	rs := wt.Spec.Templates[0].RetryStrategy
+	require.NotNil(t, rs)
+	assert.Equal(t, "asInt(lastRetry.exitCode) == 1", rs.Expression)
+}
