@@ -220,7 +220,6 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-
 // FuzzParse: any input either parses into checks with absolute http(s) URLs
 // and a status expectation, or gives one *Error on one line.
 func FuzzParse(f *testing.F) {
