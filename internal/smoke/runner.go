@@ -213,7 +213,8 @@ func (r *runner) check(ctx context.Context, c smokespec.Check) Result {
 		out := r.attempt(ctx, c)
 		<-r.slots
 		if out.stopped && attempt > 1 {
-			// cut short by the deadline: the previous attempt's result stands
+			// cut short by the deadline: the previous attempt's outcome stands
+			res.Attempts = attempt
 			return res
 		}
 		res.Attempts, res.Status, res.Latency = attempt, out.status, out.latency
