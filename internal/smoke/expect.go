@@ -63,7 +63,7 @@ func evaluate(e smokespec.Expect, resp *http.Response, body []byte, latency time
 		}
 	}
 	if e.MaxLatency > 0 && latency > e.MaxLatency {
-		failf("max_latency: expected at most %s, got %s", e.MaxLatency, latency.Round(time.Millisecond))
+		failf("max_latency: expected at most %s, got %s", e.MaxLatency, roundDuration(latency))
 	}
 	if e.RedirectTo != "" {
 		if got := landedAt(e.FollowRedirects, resp); got != e.RedirectTo {

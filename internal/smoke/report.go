@@ -91,7 +91,7 @@ func (o Outcome) WriteText(w io.Writer) error {
 		}
 		status := "no response"
 		if r.Status != 0 {
-			status = fmt.Sprintf("%d in %s", r.Status, r.Latency.Round(time.Millisecond))
+			status = fmt.Sprintf("%d in %s", r.Status, roundDuration(r.Latency))
 		}
 		fmt.Fprintf(&b, "%s  %s  %s %s  %s, %s\n", verdict, r.Name, r.Method, r.URL, status, plural(r.Attempts, "attempt"))
 		if !r.Passed {
@@ -142,7 +142,7 @@ func (o Outcome) JUnit() junit.Report {
 		s := junit.Suite{Name: "smoke-test checks"}
 		for _, r := range o.Checks {
 			c := junit.Case{Name: r.Name, Classname: "smoke-test", Time: r.Duration.Seconds()}
-			detail := fmt.Sprintf("%s %s\nattempts: %d\nlast status: %d\nlatency: %s\n", r.Method, r.URL, r.Attempts, r.Status, r.Latency.Round(time.Millisecond))
+			detail := fmt.Sprintf("%s %s\nattempts: %d\nlast status: %d\nlatency: %s\n", r.Method, r.URL, r.Attempts, r.Status, roundDuration(r.Latency))
 			if r.Passed {
 				c.SystemOut = detail
 			} else {
@@ -247,6 +247,15 @@ func (o Outcome) JSON() ([]byte, error) {
 // WriteFile writes data to path whole or not at all.
 func WriteFile(path string, data []byte) error {
 	return outputs.Write(filepath.Dir(path), map[string]string{filepath.Base(path): string(data)})
+}
+
+// roundDuration keeps a duration readable: milliseconds, or microseconds
+// under one millisecond (loopback answers).
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 func plural(n int, word string) string {

@@ -221,7 +221,7 @@ func (r *runner) check(ctx context.Context, c smokespec.Check) Result {
 		res.Failure, res.Body = out.failure, out.body
 		if out.failure == "" {
 			res.Passed = true
-			log.Info("check passed", "attempts", attempt, "status", out.status, "latency", out.latency.Round(time.Millisecond))
+			log.Info("check passed", "attempts", attempt, "status", out.status, "latency", roundDuration(out.latency))
 			return res
 		}
 		wait := r.cfg.Backoff.delay(attempt)

@@ -253,14 +253,18 @@ func typeError(msg string, doc *yaml.Node) error {
 	return &Error{Line: line, Msg: detail}
 }
 
-// keyAt finds the mapping key whose value starts on line.
+// keyAt finds the innermost mapping key whose value starts on line.
 func keyAt(n *yaml.Node, line int) string {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i+1].Line == line && n.Content[i+1].Kind == yaml.ScalarNode {
+			if k := keyAt(n.Content[i+1], line); k != "" {
+				return k
+			}
+			if n.Content[i+1].Line == line {
 				return n.Content[i].Value
 			}
 		}
+		return ""
 	}
 	for _, c := range n.Content {
 		if k := keyAt(c, line); k != "" {
