@@ -79,7 +79,7 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 		assert.False(t, r.Passed)
 		assert.Equal(t, 502, r.Status)
 		assert.Greater(t, r.Attempts, 1)
-		assert.LessOrEqual(t, r.Attempts, int(hits.Load()))
+		assert.InDelta(t, r.Attempts, int(hits.Load()), 1, "a last attempt cut by the deadline may not have reached the server")
 		assert.Contains(t, r.Failure, "status: expected 2xx, got 502")
 		assert.Contains(t, r.Failure, `body_contains: "GOV.UK" not in the body`)
 		assert.Equal(t, "<html><body>502 Bad Gateway</body></html>", r.Body)
@@ -311,6 +311,9 @@ func TestConcurrencyAndNoRerun(t *testing.T) {
 	spec.WriteString("  - path: /bad\n")
 	res := Run(context.Background(), parseChecks(t, srv.URL, spec.String()),
 		Config{Concurrency: 3, Deadline: 600 * time.Millisecond, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
+	srv.Close() // waits for a request the deadline cut short
+	mu.Lock()
+	defer mu.Unlock()
 	require.Len(t, res, 13)
 	for i, r := range res[:12] {
 		assert.True(t, r.Passed, r.Name)
@@ -318,7 +321,8 @@ func TestConcurrencyAndNoRerun(t *testing.T) {
 	}
 	assert.False(t, res[12].Passed)
 	assert.Greater(t, hits["/bad"], 2, "the failing check is retried")
-	assert.Equal(t, hits["/bad"], res[12].Attempts)
+	// the last attempt may have been cut by the deadline before it reached the server
+	assert.InDelta(t, res[12].Attempts, hits["/bad"], 1)
 	assert.LessOrEqual(t, peak.Load(), int32(3), "never more requests in flight than the concurrency")
 }
 
