@@ -196,8 +196,8 @@ type runner struct {
 
 // check runs one check until it passes or ctx ends. A slot is held only
 // during an attempt, so a check waiting out its backoff lets others run.
-func (r *runner) check(ctx context.Context, c smokespec.Check) Result {
-	res := Result{Name: c.Name, Method: c.Method, URL: c.URL, Tags: c.Tags}
+func (r *runner) check(ctx context.Context, c smokespec.Check) (res Result) {
+	res = Result{Name: c.Name, Method: c.Method, URL: c.URL, Tags: c.Tags}
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()
 	log := r.cfg.Log.With("check", c.Name)

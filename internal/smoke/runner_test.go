@@ -70,6 +70,7 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 		assert.Equal(t, int(hits.Load()), r.Attempts, "each attempt is one request; a pass is not re-run")
 		assert.Empty(t, r.Failure)
 		assert.Empty(t, r.Body)
+		assert.Greater(t, r.Duration, time.Duration(0))
 	})
 	t.Run("fails with the last status when the deadline is shorter", func(t *testing.T) {
 		srv, hits := rolloutServer(t, 10*time.Second)
@@ -83,6 +84,7 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 		assert.Contains(t, r.Failure, "status: expected 2xx, got 502")
 		assert.Contains(t, r.Failure, `body_contains: "GOV.UK" not in the body`)
 		assert.Equal(t, "<html><body>502 Bad Gateway</body></html>", r.Body)
+		assert.Greater(t, r.Duration, time.Duration(0))
 		assert.Less(t, r.Duration, 5*time.Second, "stopped at the deadline")
 	})
 }
