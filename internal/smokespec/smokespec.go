@@ -365,16 +365,9 @@ func (b *builder) check(rc rawCheck, line int) (Check, error) {
 	}
 	b.names[c.Name] = line
 	for _, e := range rc.Headers.Entries {
-		var t text
-		if err := t.UnmarshalYAML(e.Value); err != nil {
-			return c, err
-		}
-		v, err := b.expand("headers."+e.Key, t)
+		v, err := b.headerValue("headers", e)
 		if err != nil {
 			return c, err
-		}
-		if !isToken(e.Key) {
-			return c, errAt(e.Line, "headers: %q is not a valid header name", e.Key)
 		}
 		if strings.ContainsAny(v, "\r\n") {
 			return c, errAt(e.Line, "headers.%s: a header value cannot contain a line break", e.Key)
@@ -432,20 +425,13 @@ func (b *builder) expect(re rawExpect, checkURL string, errAt func(int, string, 
 		}
 	}
 	for _, h := range re.Header.Entries {
-		var t text
-		if err := t.UnmarshalYAML(h.Value); err != nil {
-			return e, err
-		}
-		s, err := b.expand("header."+h.Key, t)
+		s, err := b.headerValue("header", h)
 		if err != nil {
 			return e, err
-		}
-		if !isToken(h.Key) {
-			return e, errAt(h.Line, "header: %q is not a valid header name", h.Key)
 		}
 		rx, err := regexp.Compile(s)
 		if err != nil {
-			return e, errAt(t.Line, "header.%s: %v", h.Key, err)
+			return e, errAt(h.Value.Line, "header.%s: %v", h.Key, err)
 		}
 		e.Header = append(e.Header, HeaderMatch{Name: h.Key, Regex: rx})
 	}
@@ -488,6 +474,19 @@ func (b *builder) expect(re rawExpect, checkURL string, errAt func(int, string, 
 		}
 	}
 	return e, nil
+}
+
+// headerValue is the single value of a header-name key (under headers: or
+// expect.header:), with its ${VAR}s filled.
+func (b *builder) headerValue(field string, h entry) (string, error) {
+	var t text
+	if err := t.UnmarshalYAML(h.Value); err != nil {
+		return "", err
+	}
+	if !isToken(h.Key) {
+		return "", &Error{Line: h.Line, Msg: fmt.Sprintf("%s: %q is not a valid header name", field, h.Key)}
+	}
+	return b.expand(field+"."+h.Key, t)
 }
 
 // jsonValue decodes an expected JSON value, filling ${VAR} in its strings.

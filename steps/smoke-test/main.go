@@ -88,17 +88,15 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 
 // writeReports writes the files asked for, each masked of every secret.
 func writeReports(c *cli.Context, rt *stepcli.Runtime, o smoke.Outcome) error {
-	if path := c.String("junit-output"); path != "" {
-		data, err := o.JUnitXML()
-		if err != nil {
-			return err
+	for _, report := range []struct {
+		flag   string
+		encode func() ([]byte, error)
+	}{{"junit-output", o.JUnitXML}, {"json-output", o.JSON}} {
+		path := c.String(report.flag)
+		if path == "" {
+			continue
 		}
-		if err := smoke.WriteFile(path, rt.Redactor.Bytes(data)); err != nil {
-			return err
-		}
-	}
-	if path := c.String("json-output"); path != "" {
-		data, err := o.JSON()
+		data, err := report.encode()
 		if err != nil {
 			return err
 		}
