@@ -34,6 +34,8 @@ const (
 	BodyExcerpt = 500
 	// maxBody is how much of a body the expectations look at.
 	maxBody = 4 << 20
+	// finalAttemptMargin is kept free before the deadline for a last attempt.
+	finalAttemptMargin = 20 * time.Millisecond
 	// maxRedirects a check with follow_redirects follows.
 	maxRedirects = 10
 )
@@ -225,7 +227,12 @@ func (r *runner) check(ctx context.Context, c smokespec.Check) (res Result) {
 			return res
 		}
 		wait := r.cfg.Backoff.delay(attempt)
-		if dl, ok := ctx.Deadline(); out.stopped || (ok && time.Until(dl) < wait) {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// no time for a full backoff: one last attempt, timed to end
+			// before the deadline, rather than giving up early
+			wait = time.Until(dl) - 2*out.latency - finalAttemptMargin
+		}
+		if out.stopped || wait <= 0 {
 			log.Info("check failed", "attempts", attempt, "status", out.status, "reason", out.failure)
 			return res
 		}
