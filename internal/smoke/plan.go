@@ -57,6 +57,9 @@ func Prepare(s Settings) (*Plan, error) {
 	if s.Command != "" && s.JUnitInput == "" {
 		return nil, exitcode.Invalidf("--command needs --junit-input: the JUnit report the command writes")
 	}
+	if s.SpecFile == "" && len(s.Tags)+len(s.SkipTags) > 0 {
+		return nil, exitcode.Invalidf("--tags and --skip-tags select the --spec's checks; without --spec, filter in the --command itself (e.g. --grep)")
+	}
 	if s.Command == "" && s.JUnitInput != "" {
 		return nil, exitcode.Invalidf("--junit-input is read after --command runs; give --command too")
 	}

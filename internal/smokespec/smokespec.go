@@ -215,7 +215,7 @@ var (
 	goTypeNames = map[string]string{"bool": "true or false", "*bool": "true or false", "[]smokespec.rawCheck": "a list of checks",
 		"smokespec.rawSpec": "a mapping with a checks: list", "smokespec.rawCheck": "a mapping (one check)", "smokespec.rawExpect": "a mapping of expectations"}
 	knownKeys = map[string]string{
-		"Spec":   "checks",
+		"Spec":   "checks, templates",
 		"Check":  "name, path, url, method, headers, body, tags, expect",
 		"Expect": "status, body_contains, body_not_contains, body_regex, header, json, max_latency, follow_redirects, redirect_to",
 	}

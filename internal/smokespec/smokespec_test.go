@@ -148,6 +148,31 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestTemplatesAndMergeKeys(t *testing.T) {
+	spec, err := Parse("s.yaml", []byte(`templates:
+  page: &page
+    tags: [app-frontend]
+    expect:
+      status: 200
+      header: {Content-Type: ^text/html}
+checks:
+  - <<: *page
+    name: home
+    path: /
+  - <<: *page
+    name: help
+    path: /help
+`), testOpts)
+	require.NoError(t, err)
+	require.Len(t, spec.Checks, 2)
+	for _, c := range spec.Checks {
+		assert.Equal(t, []string{"app-frontend"}, c.Tags)
+		assert.Equal(t, []StatusRange{{200, 200}}, c.Expect.Status)
+		require.Len(t, c.Expect.Header, 1)
+	}
+	assert.Equal(t, "https://www.example.test/base/help", spec.Checks[1].URL)
+}
+
 func TestPathNeedsBaseURL(t *testing.T) {
 	_, err := Parse("s.yaml", []byte("checks:\n  - path: /x\n"), Options{})
 	require.Error(t, err)

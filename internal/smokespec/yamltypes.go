@@ -12,7 +12,10 @@ import (
 // name it; substitution and validation happen after decoding, in build.
 
 type rawSpec struct {
-	Checks []rawCheck `yaml:"checks"`
+	// Templates holds YAML anchors for checks to merge (<<: *name); it is
+	// not read otherwise.
+	Templates yaml.Node  `yaml:"templates"`
+	Checks    []rawCheck `yaml:"checks"`
 }
 
 type rawCheck struct {

@@ -219,6 +219,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"nothing to run", nil, "nothing to run"},
 		{"command without junit-input", []string{"--command", "true"}, "--command needs --junit-input"},
 		{"junit-input without command", []string{"--spec", spec, "--base-url", srv.URL, "--junit-input", "x.xml"}, "give --command too"},
+		{"tags without a spec", []string{"--command", "true", "--junit-input", "r.xml", "--tags", "@app-frontend"}, "without --spec, filter in the --command itself"},
 		{"zero concurrency", []string{"--spec", spec, "--base-url", srv.URL, "--concurrency", "0"}, "--concurrency must be at least 1"},
 		{"bad deadline", []string{"--spec", spec, "--base-url", srv.URL, "--deadline", "soon"}, "invalid value"},
 		{"bad base url", []string{"--spec", spec, "--base-url", "www.example"}, "want an absolute http:// or https:// URL"},
