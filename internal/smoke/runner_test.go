@@ -34,7 +34,7 @@ func parseChecks(t testing.TB, base, spec string) []smokespec.Check {
 // first backoff is longer than the deadline), only the final attempt timed
 // to end before the deadline.
 func oneAttempt() Config {
-	return Config{Deadline: 500 * time.Millisecond, RequestTimeout: 400 * time.Millisecond, Backoff: Backoff{Initial: time.Minute, Max: time.Minute}}
+	return Config{Deadline: time.Second, RequestTimeout: 900 * time.Millisecond, Backoff: Backoff{Initial: time.Minute, Max: time.Minute}}
 }
 
 // rolloutServer answers 502 for downFor after its first request, then 200:
@@ -263,6 +263,8 @@ func TestTLSVerification(t *testing.T) {
 		tlsConf, err := TLSConfig("")
 		require.NoError(t, err)
 		cfg := oneAttempt()
+		// room for a slow handshake on a loaded machine: the failure must be the certificate
+		cfg.Deadline, cfg.RequestTimeout = 3*time.Second, 2500*time.Millisecond
 		cfg.Transport = NewTransport(tlsConf, 4)
 		r := Run(context.Background(), checks, cfg)[0]
 		assert.False(t, r.Passed)
@@ -317,7 +319,7 @@ func TestConcurrencyAndNoRerun(t *testing.T) {
 	}
 	spec.WriteString("  - path: /bad\n")
 	res := Run(context.Background(), parseChecks(t, srv.URL, spec.String()),
-		Config{Concurrency: 3, Deadline: 600 * time.Millisecond, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
+		Config{Concurrency: 3, Deadline: 1500 * time.Millisecond, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
 	srv.Close() // waits for a request the deadline cut short
 	mu.Lock()
 	defer mu.Unlock()

@@ -174,7 +174,7 @@ func TestFailingCheckExitsOne(t *testing.T) {
 	srv := newApp(t, false)
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n  - name: broken page\n    path: /broken\n")
 	dir := t.TempDir()
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "400ms", "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "1s", "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
 	assert.Equal(t, exitcode.Failed, r.code)
 	assert.Contains(t, r.stdout, "FAIL  broken page  GET "+srv.URL+"/broken  500 in ")
 	assert.Contains(t, r.stdout, "why: status: expected 2xx, got 500")
@@ -275,7 +275,7 @@ func TestCredentialsNeverInOutput(t *testing.T) {
 `)
 	dir := t.TempDir()
 	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--deadline", "300ms", "--debug",
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--deadline", "1s", "--debug",
 		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
 	require.Equal(t, exitcode.Failed, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "PASS  private", "basic auth from --basic-auth-file is sent")
@@ -289,7 +289,7 @@ func TestCredentialsNeverInOutput(t *testing.T) {
 func TestTLSThroughTheStep(t *testing.T) {
 	srv := newApp(t, true)
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: secure\n    path: /\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "300ms")
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "2s")
 	assert.Equal(t, exitcode.Failed, r.code)
 	assert.Contains(t, r.stdout, "certificate")
 	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
