@@ -12,5 +12,5 @@ COUNT=${COUNT:-5}
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 $GO test -run '^$' -bench 'BenchmarkRun200Checks$' -benchtime "${COUNT}x" -benchmem ./internal/smoke/
 $GO test -run '^$' -bench 'BenchmarkRun200ChecksSerial$' -benchtime 1x -benchmem ./internal/smoke/
-$GO test -run '^$' -bench 'Benchmark(Binary|CurlXargs)200Checks$' -benchtime "${COUNT}x" -benchmem ./steps/smoke-test/
+$GO test -run '^$' -bench 'Benchmark(Binary|CurlXargs)200Checks$' -benchtime "${COUNT}x" -benchmem ./internal/smoke/
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
