@@ -1,0 +1,273 @@
+package smoke
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/slipway-deploy/slipway/internal/junit"
+	"github.com/slipway-deploy/slipway/internal/outputs"
+)
+
+// Outcome is everything a smoke-test run found: the spec's checks and the
+// external suite's report, either of which may be absent.
+type Outcome struct {
+	Checks []Result
+	// Suite is the external suite's report (nil when none ran or it left none).
+	Suite *junit.Report
+	// SuiteErr is set when the suite command failed or left no report.
+	SuiteErr error
+	// SuiteRan tells whether a suite command was part of the run.
+	SuiteRan bool
+	Elapsed  time.Duration
+}
+
+// Tally counts passed, failed and skipped checks and tests, and names the failed ones.
+type Tally struct {
+	Passed, Failed, Skipped int
+	FailedNames             []string
+}
+
+// Tally counts the outcome.
+func (o Outcome) Tally() Tally {
+	var t Tally
+	for _, r := range o.Checks {
+		if r.Passed {
+			t.Passed++
+		} else {
+			t.Failed++
+			t.FailedNames = append(t.FailedNames, r.Name)
+		}
+	}
+	if o.Suite != nil {
+		n := o.Suite.Count()
+		t.Passed += n.Passed()
+		t.Skipped += n.Skipped
+		for _, c := range o.Suite.Failed() {
+			t.Failed++
+			t.FailedNames = append(t.FailedNames, c.Name)
+		}
+	}
+	return t
+}
+
+// OK reports whether everything passed.
+func (o Outcome) OK() bool { return o.SuiteErr == nil && o.Tally().Failed == 0 }
+
+// Summary is one line: "12 passed, 1 failed (failed: search)".
+func (o Outcome) Summary() string {
+	t := o.Tally()
+	s := fmt.Sprintf("%d passed, %d failed", t.Passed, t.Failed)
+	if t.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.Skipped)
+	}
+	if len(t.FailedNames) > 0 {
+		names := t.FailedNames
+		more := ""
+		if len(names) > 10 {
+			more = fmt.Sprintf(" and %d more", len(names)-10)
+			names = names[:10]
+		}
+		s += " (failed: " + strings.Join(names, ", ") + more + ")"
+	}
+	if o.SuiteErr != nil {
+		s += "; " + oneLine(o.SuiteErr.Error())
+	}
+	return s
+}
+
+// WriteText prints one line per check and test, the reason and the body
+// excerpt under each failure, and the summary last.
+func (o Outcome) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for _, r := range o.Checks {
+		verdict := "PASS"
+		if !r.Passed {
+			verdict = "FAIL"
+		}
+		status := "no response"
+		if r.Status != 0 {
+			status = fmt.Sprintf("%d in %s", r.Status, roundDuration(r.Latency))
+		}
+		fmt.Fprintf(&b, "%s  %s  %s %s  %s, %s\n", verdict, r.Name, r.Method, r.URL, status, plural(r.Attempts, "attempt"))
+		if !r.Passed {
+			fmt.Fprintf(&b, "      why: %s\n", r.Failure)
+			if r.Body != "" {
+				b.WriteString("      body (first 500 bytes):\n")
+				for _, line := range strings.Split(strings.TrimRight(r.Body, "\n"), "\n") {
+					fmt.Fprintf(&b, "      | %s\n", line)
+				}
+			}
+		}
+	}
+	if o.Suite != nil {
+		for _, s := range o.Suite.Suites {
+			for _, c := range s.Cases {
+				switch {
+				case c.Failed():
+					p := c.Failure
+					if p == nil {
+						p = c.Error
+					}
+					fmt.Fprintf(&b, "FAIL  %s › %s\n", s.Name, c.Name)
+					if msg := strings.TrimSpace(p.Message + " " + firstLine(p.Text)); msg != "" {
+						fmt.Fprintf(&b, "      why: %s\n", msg)
+					}
+				case c.Skipped != nil:
+					fmt.Fprintf(&b, "SKIP  %s › %s\n", s.Name, c.Name)
+				default:
+					fmt.Fprintf(&b, "PASS  %s › %s\n", s.Name, c.Name)
+				}
+			}
+		}
+	}
+	if o.SuiteErr != nil {
+		fmt.Fprintf(&b, "FAIL  suite: %s\n", oneLine(o.SuiteErr.Error()))
+	}
+	fmt.Fprintf(&b, "smoke-test: %s in %s\n", o.Summary(), o.Elapsed.Round(time.Millisecond))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// JUnit is the outcome as a JUnit report: a "smoke-test checks" suite for
+// the spec's checks, then the external suite's own suites. A suite command
+// that failed without a failing test shows as one errored test case.
+func (o Outcome) JUnit() junit.Report {
+	rep := junit.Report{Name: "smoke-test"}
+	if len(o.Checks) > 0 {
+		s := junit.Suite{Name: "smoke-test checks"}
+		for _, r := range o.Checks {
+			c := junit.Case{Name: r.Name, Classname: "smoke-test", Time: r.Duration.Seconds()}
+			detail := fmt.Sprintf("%s %s\nattempts: %d\nlast status: %d\nlatency: %s\n", r.Method, r.URL, r.Attempts, r.Status, roundDuration(r.Latency))
+			if r.Passed {
+				c.SystemOut = detail
+			} else {
+				text := detail
+				if r.Body != "" {
+					text += "body (first 500 bytes):\n" + r.Body + "\n"
+				}
+				c.Failure = &junit.Problem{Message: r.Failure, Type: "expectation", Text: text}
+			}
+			s.Time += r.Duration.Seconds()
+			s.Cases = append(s.Cases, c)
+		}
+		rep.Suites = append(rep.Suites, s)
+	}
+	if o.Suite != nil {
+		rep.Suites = append(rep.Suites, o.Suite.Suites...)
+	}
+	if o.SuiteErr != nil && (o.Suite == nil || len(o.Suite.Failed()) == 0) {
+		rep.Suites = append(rep.Suites, junit.Suite{Name: "suite command", Cases: []junit.Case{{
+			Name: "suite command", Classname: "smoke-test",
+			Error: &junit.Problem{Message: oneLine(o.SuiteErr.Error()), Type: "command"},
+		}}})
+	}
+	return rep
+}
+
+// JUnitXML is JUnit() as an XML document.
+func (o Outcome) JUnitXML() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := junit.Write(&buf, o.JUnit()); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+type jsonCheck struct {
+	Name       string   `json:"name"`
+	Method     string   `json:"method"`
+	URL        string   `json:"url"`
+	Tags       []string `json:"tags,omitempty"`
+	Passed     bool     `json:"passed"`
+	Attempts   int      `json:"attempts"`
+	Status     int      `json:"status"`
+	LatencyMS  int64    `json:"latency_ms"`
+	DurationMS int64    `json:"duration_ms"`
+	Failure    string   `json:"failure,omitempty"`
+	Body       string   `json:"body,omitempty"`
+}
+
+type jsonTest struct {
+	Suite   string `json:"suite"`
+	Name    string `json:"name"`
+	Passed  bool   `json:"passed"`
+	Skipped bool   `json:"skipped,omitempty"`
+	Failure string `json:"failure,omitempty"`
+}
+
+type jsonOutcome struct {
+	Passed    int         `json:"passed"`
+	Failed    int         `json:"failed"`
+	Skipped   int         `json:"skipped"`
+	Summary   string      `json:"summary"`
+	ElapsedMS int64       `json:"elapsed_ms"`
+	Checks    []jsonCheck `json:"checks"`
+	Tests     []jsonTest  `json:"tests,omitempty"`
+	SuiteErr  string      `json:"suite_error,omitempty"`
+}
+
+// JSON is the outcome as one JSON document.
+func (o Outcome) JSON() ([]byte, error) {
+	t := o.Tally()
+	doc := jsonOutcome{Passed: t.Passed, Failed: t.Failed, Skipped: t.Skipped, Summary: o.Summary(),
+		ElapsedMS: o.Elapsed.Milliseconds(), Checks: []jsonCheck{}}
+	for _, r := range o.Checks {
+		doc.Checks = append(doc.Checks, jsonCheck{Name: r.Name, Method: r.Method, URL: r.URL, Tags: r.Tags, Passed: r.Passed,
+			Attempts: r.Attempts, Status: r.Status, LatencyMS: r.Latency.Milliseconds(), DurationMS: r.Duration.Milliseconds(),
+			Failure: r.Failure, Body: r.Body})
+	}
+	if o.Suite != nil {
+		for _, s := range o.Suite.Suites {
+			for _, c := range s.Cases {
+				jt := jsonTest{Suite: s.Name, Name: c.Name, Passed: !c.Failed() && c.Skipped == nil, Skipped: c.Skipped != nil}
+				if p := c.Failure; p != nil {
+					jt.Failure = p.Message
+				} else if p := c.Error; p != nil {
+					jt.Failure = p.Message
+				}
+				doc.Tests = append(doc.Tests, jt)
+			}
+		}
+	}
+	if o.SuiteErr != nil {
+		doc.SuiteErr = oneLine(o.SuiteErr.Error())
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode json report: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// WriteFile writes data to path whole or not at all.
+func WriteFile(path string, data []byte) error {
+	return outputs.Write(filepath.Dir(path), map[string]string{filepath.Base(path): string(data)})
+}
+
+// roundDuration keeps a duration readable: milliseconds, or microseconds
+// under one millisecond (loopback answers).
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

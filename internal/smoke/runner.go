@@ -1,0 +1,325 @@
+// Package smoke runs smoke-test checks against a deployed app: each check
+// concurrently, a failing one retried with backoff until it passes or the
+// deadline passes (a rollout's 502s are waited out, a passing check is not
+// run again), and reports every check like a test suite. It also runs an
+// external suite (Playwright, Cucumber) and reads its JUnit report.
+package smoke
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-deploy/slipway/internal/smokespec"
+)
+
+// Defaults of Config.
+const (
+	DefaultConcurrency    = 16
+	DefaultDeadline       = 5 * time.Minute
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultBackoffInitial = 250 * time.Millisecond
+	DefaultBackoffMax     = 5 * time.Second
+	// BodyExcerpt is how much of a failing response's body a result keeps.
+	BodyExcerpt = 500
+	// maxBody is how much of a body the expectations look at.
+	maxBody = 4 << 20
+	// finalAttemptMargin is kept free before the deadline for a last attempt.
+	finalAttemptMargin = 20 * time.Millisecond
+	// maxRedirects a check with follow_redirects follows.
+	maxRedirects = 10
+)
+
+// Config is how checks are run. Zero fields take the defaults above.
+type Config struct {
+	Concurrency    int
+	Deadline       time.Duration // for all checks together, retries included
+	RequestTimeout time.Duration // for one attempt, body included
+	Backoff        Backoff
+	// Transport carries every request; nil is NewTransport(nil, Concurrency).
+	Transport http.RoundTripper
+	// BasicAuth, when set, is sent to its Host (every host when Host is "").
+	BasicAuth *BasicAuth
+	Log       *slog.Logger
+}
+
+// Backoff is the wait between attempts of a failing check: Initial, doubled
+// each time up to Max, each wait jittered down by up to half.
+type Backoff struct {
+	Initial, Max time.Duration
+}
+
+func (b Backoff) delay(attempt int) time.Duration {
+	d := b.Initial
+	for i := 1; i < attempt && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// BasicAuth is a user and password for HTTP basic authentication.
+type BasicAuth struct {
+	User, Password string
+	// Host (host:port as in the URL) limits the credentials to one server,
+	// so a check against another site never receives them. "" sends them
+	// everywhere.
+	Host string
+}
+
+// ParseBasicAuth reads "user:password" (one line; surrounding space and a
+// trailing newline are ignored).
+func ParseBasicAuth(s string) (*BasicAuth, error) {
+	s = strings.TrimSpace(s)
+	user, pass, ok := strings.Cut(s, ":")
+	if !ok || user == "" || strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("basic auth file must hold one line user:password")
+	}
+	return &BasicAuth{User: user, Password: pass}, nil
+}
+
+// TLSConfig verifies servers against the system's roots plus the PEM
+// certificates in caFile, when given.
+func TLSConfig(caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// NewTransport is an HTTP transport verifying TLS with tlsConfig (nil: the
+// system's roots) that keeps enough idle connections for concurrency.
+func NewTransport(tlsConfig *tls.Config, concurrency int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig
+	}
+	t.MaxIdleConns = max(100, concurrency*2)
+	t.MaxIdleConnsPerHost = max(2, concurrency)
+	return t
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Deadline <= 0 {
+		c.Deadline = DefaultDeadline
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.Backoff.Initial <= 0 {
+		c.Backoff.Initial = DefaultBackoffInitial
+	}
+	if c.Backoff.Max < c.Backoff.Initial {
+		c.Backoff.Max = max(DefaultBackoffMax, c.Backoff.Initial)
+	}
+	if c.Transport == nil {
+		c.Transport = NewTransport(nil, c.Concurrency)
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Name     string
+	Method   string
+	URL      string
+	Tags     []string
+	Passed   bool
+	Attempts int
+	Status   int           // of the last response; 0 when there was none
+	Latency  time.Duration // of the last attempt
+	Duration time.Duration // from the first attempt to the outcome
+	Failure  string        // why the last attempt failed: expected vs got
+	Body     string        // first BodyExcerpt bytes of the last failing response
+}
+
+// Run runs every check and returns their results in the order given. It
+// returns when every check has passed or the deadline (or ctx) has ended.
+func Run(ctx context.Context, checks []smokespec.Check, cfg Config) []Result {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
+	defer cancel()
+	r := &runner{
+		cfg:   cfg,
+		slots: make(chan struct{}, cfg.Concurrency),
+		follow: &http.Client{Transport: cfg.Transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			return nil
+		}},
+		noFollow: &http.Client{Transport: cfg.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
+	}
+	results := make([]Result, len(checks))
+	var wg sync.WaitGroup
+	for i := range checks {
+		wg.Go(func() { results[i] = r.check(ctx, checks[i]) })
+	}
+	wg.Wait()
+	return results
+}
+
+type runner struct {
+	cfg              Config
+	slots            chan struct{}
+	follow, noFollow *http.Client
+}
+
+// check runs one check until it passes or ctx ends. A slot is held only
+// during an attempt, so a check waiting out its backoff lets others run.
+func (r *runner) check(ctx context.Context, c smokespec.Check) (res Result) {
+	res = Result{Name: c.Name, Method: c.Method, URL: c.URL, Tags: c.Tags}
+	start := time.Now()
+	defer func() { res.Duration = time.Since(start) }()
+	log := r.cfg.Log.With("check", c.Name)
+	for attempt := 1; ; attempt++ {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			if attempt == 1 {
+				res.Failure = "not run: the deadline passed before a slot was free (raise --concurrency or --deadline)"
+			}
+			return res
+		}
+		out := r.attempt(ctx, c)
+		<-r.slots
+		if out.stopped && attempt > 1 {
+			// cut short by the deadline: the previous attempt's outcome stands
+			res.Attempts = attempt
+			return res
+		}
+		res.Attempts, res.Status, res.Latency = attempt, out.status, out.latency
+		res.Failure, res.Body = out.failure, out.body
+		if out.failure == "" {
+			res.Passed = true
+			log.Info("check passed", "attempts", attempt, "status", out.status, "latency", roundDuration(out.latency))
+			return res
+		}
+		wait := r.cfg.Backoff.delay(attempt)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// no time for a full backoff: one last attempt, timed to end
+			// before the deadline, rather than giving up early
+			wait = time.Until(dl) - 2*out.latency - finalAttemptMargin
+		}
+		if out.stopped || wait <= 0 {
+			log.Info("check failed", "attempts", attempt, "status", out.status, "reason", out.failure)
+			return res
+		}
+		level := slog.LevelDebug
+		if attempt == 1 {
+			level = slog.LevelInfo
+		}
+		log.Log(ctx, level, "check failing, will retry until the deadline", "attempt", attempt, "status", out.status, "reason", out.failure, "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			log.Info("check failed", "attempts", attempt, "status", out.status, "reason", out.failure)
+			return res
+		}
+	}
+}
+
+type attemptOutcome struct {
+	status  int
+	latency time.Duration
+	failure string // "" when every expectation held
+	body    string
+	stopped bool // the run's deadline or ctx ended during the attempt
+}
+
+func (r *runner) attempt(ctx context.Context, c smokespec.Check) attemptOutcome {
+	actx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	defer cancel()
+	var body io.Reader
+	if c.Body != "" {
+		body = strings.NewReader(c.Body)
+	}
+	req, err := http.NewRequestWithContext(actx, c.Method, c.URL, body)
+	if err != nil {
+		return attemptOutcome{failure: fmt.Sprintf("build request: %v", err)}
+	}
+	for _, h := range c.Headers {
+		if strings.EqualFold(h.Name, "Host") {
+			req.Host = h.Value
+			continue
+		}
+		req.Header.Add(h.Name, h.Value)
+	}
+	if a := r.cfg.BasicAuth; a != nil && (a.Host == "" || a.Host == req.URL.Host) && req.Header.Get("Authorization") == "" {
+		req.SetBasicAuth(a.User, a.Password)
+	}
+	client := r.noFollow
+	if c.Expect.FollowRedirects {
+		client = r.follow
+	}
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return attemptOutcome{latency: time.Since(t0), failure: requestFailure(ctx, actx, err, r.cfg.RequestTimeout), stopped: ctx.Err() != nil}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	latency := time.Since(t0)
+	out := attemptOutcome{status: resp.StatusCode, latency: latency}
+	if err != nil {
+		out.failure = "read body: " + requestFailure(ctx, actx, err, r.cfg.RequestTimeout)
+		out.stopped = ctx.Err() != nil
+	} else {
+		out.failure = strings.Join(evaluate(c.Expect, resp, data, latency), "; ")
+	}
+	if out.failure != "" {
+		out.body = excerpt(data)
+	}
+	return out
+}
+
+// requestFailure says why a request got no (complete) response.
+func requestFailure(run, attempt context.Context, err error, timeout time.Duration) string {
+	switch {
+	case run.Err() != nil:
+		return "stopped: the smoke-test deadline passed during the request"
+	case attempt.Err() != nil:
+		return fmt.Sprintf("no response within the request timeout (%s)", timeout)
+	}
+	return "request failed: " + err.Error()
+}
+
+func excerpt(b []byte) string {
+	if len(b) > BodyExcerpt {
+		b = b[:BodyExcerpt]
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}

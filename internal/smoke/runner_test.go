@@ -1,0 +1,359 @@
+package smoke
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/smokespec"
+)
+
+// parseChecks parses a spec against a base URL, failing the test on error.
+func parseChecks(t testing.TB, base, spec string) []smokespec.Check {
+	t.Helper()
+	s, err := smokespec.Parse("test.yaml", []byte(spec), smokespec.Options{BaseURL: base})
+	require.NoError(t, err)
+	return s.Checks
+}
+
+// oneAttempt is a config whose failing checks get no backoff retry (the
+// first backoff is longer than the deadline), only the final attempt timed
+// to end before the deadline.
+func oneAttempt() Config {
+	return Config{Deadline: time.Second, RequestTimeout: 900 * time.Millisecond, Backoff: Backoff{Initial: time.Minute, Max: time.Minute}}
+}
+
+// rolloutServer answers 502 for downFor after its first request, then 200:
+// an app whose pods are being replaced.
+func rolloutServer(t *testing.T, downFor time.Duration) (*httptest.Server, *atomic.Int32) {
+	var once sync.Once
+	var up time.Time
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		once.Do(func() { up = time.Now().Add(downFor) })
+		if time.Now().Before(up) {
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
+			return
+		}
+		io.WriteString(w, "<html><title>GOV.UK</title></html>")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &hits
+}
+
+func TestRetryWaitsOutARollout(t *testing.T) {
+	spec := "checks:\n  - name: home\n    path: /\n    expect:\n      body_contains: GOV.UK\n"
+	t.Run("passes within the deadline", func(t *testing.T) {
+		srv, hits := rolloutServer(t, 1200*time.Millisecond)
+		res := Run(context.Background(), parseChecks(t, srv.URL, spec),
+			Config{Deadline: 8 * time.Second, Backoff: Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond}})
+		require.Len(t, res, 1)
+		r := res[0]
+		assert.True(t, r.Passed, r.Failure)
+		assert.Equal(t, 200, r.Status)
+		assert.Greater(t, r.Attempts, 1, "the 502s were retried")
+		assert.Equal(t, int(hits.Load()), r.Attempts, "each attempt is one request; a pass is not re-run")
+		assert.Empty(t, r.Failure)
+		assert.Empty(t, r.Body)
+		assert.Greater(t, r.Duration, time.Duration(0))
+	})
+	t.Run("fails with the last status when the deadline is shorter", func(t *testing.T) {
+		srv, hits := rolloutServer(t, 10*time.Second)
+		res := Run(context.Background(), parseChecks(t, srv.URL, spec),
+			Config{Deadline: 700 * time.Millisecond, Backoff: Backoff{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond}})
+		r := res[0]
+		assert.False(t, r.Passed)
+		assert.Equal(t, 502, r.Status)
+		assert.Greater(t, r.Attempts, 1)
+		assert.InDelta(t, r.Attempts, int(hits.Load()), 1, "a last attempt cut by the deadline may not have reached the server")
+		assert.Contains(t, r.Failure, "status: expected 2xx, got 502")
+		assert.Contains(t, r.Failure, `body_contains: "GOV.UK" not in the body`)
+		assert.Equal(t, "<html><body>502 Bad Gateway</body></html>", r.Body)
+		assert.Greater(t, r.Duration, time.Duration(0))
+		assert.Less(t, r.Duration, 5*time.Second, "stopped at the deadline")
+	})
+}
+
+// appServer serves every kind of response the expectation table needs.
+func appServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "<html><title>Welcome to GOV.UK</title><body>frontend "+r.Method+"</body></html>")
+	})
+	mux.HandleFunc("/json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok","db":{"connected":true},"items":[1,2,3],"version":"v42"}`)
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.Header.Get("X-Probe"), body)
+	})
+	mux.HandleFunc("/missing", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "slow")
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(10 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/html", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/hop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/old", http.StatusFound) })
+	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestExpectations(t *testing.T) {
+	srv := appServer(t)
+	tests := []struct {
+		name  string
+		check string // one check's YAML, indented under "  - "
+		fail  string // "" means the check passes
+	}{
+		{"status default 2xx passes", "path: /html", ""},
+		{"status default 2xx fails", "path: /missing", "status: expected 2xx, got 404"},
+		{"status code passes", "path: /missing\n    expect: {status: 404}", ""},
+		{"status code fails", "path: /html\n    expect: {status: 201}", "status: expected 201, got 200"},
+		{"status list passes", "path: /missing\n    expect: {status: [200, 404]}", ""},
+		{"status list fails", "path: /missing\n    expect: {status: [200, 3xx]}", "status: expected 200 or 3xx, got 404"},
+		{"status class passes", "path: /missing\n    expect: {status: 4xx}", ""},
+		{"body_contains passes", "path: /html\n    expect: {body_contains: [GOV.UK, frontend]}", ""},
+		{"body_contains fails", "path: /html\n    expect: {body_contains: [GOV.UK, backend]}", `body_contains: "backend" not in the body`},
+		{"body_not_contains passes", "path: /html\n    expect: {body_not_contains: [Error]}", ""},
+		{"body_not_contains fails", "path: /html\n    expect: {body_not_contains: [Welcome]}", `body_not_contains: "Welcome" is in the body`},
+		{"body_regex passes", "path: /html\n    expect: {body_regex: '<title>[^<]*GOV\\.UK</title>'}", ""},
+		{"body_regex fails", "path: /html\n    expect: {body_regex: '^\\{'}", `body_regex: /^\{/ does not match the body`},
+		{"header passes", "path: /html\n    expect: {header: {Content-Type: '^text/html', cache-control: 'max-age=\\d+'}}", ""},
+		{"header fails", "path: /json\n    expect: {header: {Content-Type: '^text/html'}}", `header Content-Type: expected /^text/html/, got "application/json"`},
+		{"header missing", "path: /html\n    expect: {header: {X-Frame-Options: DENY}}", "header X-Frame-Options: expected /DENY/, got no such header"},
+		{"json passes", "path: /json\n    expect: {json: {status: ok, db.connected: true, items.#: 3, items.1: 2, version: v42}}", ""},
+		{"json wrong value", "path: /json\n    expect: {json: {status: down}}", `json status: expected "down", got "ok"`},
+		{"json wrong type", "path: /json\n    expect: {json: {items.#: \"3\"}}", `json items.#: expected "3", got 3`},
+		{"json missing path", "path: /json\n    expect: {json: {db.replicas: 2}}", "json db.replicas: expected 2, got nothing at that path"},
+		{"json body not json", "path: /html\n    expect: {json: {status: ok}}", "json: the body is not JSON"},
+		{"max_latency passes", "path: /html\n    expect: {max_latency: 5s}", ""},
+		{"max_latency fails", "path: /slow\n    expect: {max_latency: 50ms}", "max_latency: expected at most 50ms, got"},
+		{"method, headers and body are sent", "path: /echo\n    method: PUT\n    headers: {X-Probe: yes}\n    body: hello\n    expect: {body_contains: PUT yes hello}", ""},
+		{"redirect not followed passes", "path: /old\n    expect: {redirect_to: /html}", ""},
+		{"redirect not followed, wrong target", "path: /old\n    expect: {redirect_to: /elsewhere}", "redirect_to: expected " + srv.URL + "/elsewhere, got " + srv.URL + "/html"},
+		{"redirect is a failure by default", "path: /old", "status: expected 2xx, got 301"},
+		{"no redirect where one is expected", "path: /html\n    expect: {redirect_to: /x}", "status: expected 3xx, got 200; redirect_to: expected " + srv.URL + "/x, got no Location header"},
+		{"redirects followed pass", "path: /hop\n    expect: {follow_redirects: true, redirect_to: /html, body_contains: GOV.UK}", ""},
+		{"redirects followed, wrong end", "path: /hop\n    expect: {follow_redirects: true, redirect_to: /old}", "redirect_to: expected " + srv.URL + "/old, got " + srv.URL + "/html"},
+		{"redirect loop", "path: /loop\n    expect: {follow_redirects: true}", "stopped after 10 redirects"},
+		{"request timeout", "path: /hang", "no response within the request timeout (700ms)"},
+		{"connection refused", "url: http://127.0.0.1:1/", "request failed: "},
+	}
+	// all cases in one run, as a spec would have them: concurrently
+	var spec strings.Builder
+	spec.WriteString("checks:\n")
+	for _, tt := range tests {
+		fmt.Fprintf(&spec, "  - name: %q\n    %s\n", tt.name, tt.check)
+	}
+	cfg := Config{Deadline: 1500 * time.Millisecond, RequestTimeout: 700 * time.Millisecond, Backoff: Backoff{Initial: time.Minute, Max: time.Minute}}
+	res := Run(context.Background(), parseChecks(t, srv.URL, spec.String()), cfg)
+	require.Len(t, res, len(tests))
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := res[i]
+			require.Equal(t, tt.name, r.Name)
+			if tt.fail == "" {
+				assert.True(t, r.Passed, r.Failure)
+				assert.Empty(t, r.Failure)
+				assert.Equal(t, 1, r.Attempts, "a passing check is not re-run")
+				return
+			}
+			assert.False(t, r.Passed)
+			assert.Contains(t, r.Failure, tt.fail)
+			assert.GreaterOrEqual(t, r.Attempts, 1)
+		})
+	}
+}
+
+func TestBodyExcerptIsFirst500Bytes(t *testing.T) {
+	big := strings.Repeat("a", 400) + strings.Repeat("é", 200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		io.WriteString(w, big)
+	}))
+	defer srv.Close()
+	r := Run(context.Background(), parseChecks(t, srv.URL, "checks:\n  - path: /\n"), oneAttempt())[0]
+	assert.False(t, r.Passed)
+	assert.Equal(t, 500, r.Status)
+	assert.True(t, strings.HasPrefix(big, r.Body[:len(r.Body)-len("\uFFFD")]) || strings.HasPrefix(big, r.Body))
+	assert.LessOrEqual(t, len(r.Body), BodyExcerpt+len("\uFFFD"))
+	assert.GreaterOrEqual(t, len(r.Body), BodyExcerpt-1)
+}
+
+func TestBasicAuth(t *testing.T) {
+	var otherSawAuth atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			otherSawAuth.Store(true)
+		}
+	}))
+	defer other.Close()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "govuk" || p != "pa:ss w0rd" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="integration"`)
+			http.Error(w, "unauthorised", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "welcome")
+	}))
+	defer app.Close()
+	spec := fmt.Sprintf("checks:\n  - name: app\n    path: /\n  - name: other\n    url: %s/\n", other.URL)
+
+	auth, err := ParseBasicAuth("govuk:pa:ss w0rd\n")
+	require.NoError(t, err)
+	auth.Host = strings.TrimPrefix(app.URL, "http://")
+	cfg := oneAttempt()
+	cfg.BasicAuth = auth
+	res := Run(context.Background(), parseChecks(t, app.URL, spec), cfg)
+	assert.True(t, res[0].Passed, res[0].Failure)
+	assert.True(t, res[1].Passed, res[1].Failure)
+	assert.False(t, otherSawAuth.Load(), "credentials are sent to --base-url's host only")
+
+	res = Run(context.Background(), parseChecks(t, app.URL, spec), oneAttempt())
+	assert.False(t, res[0].Passed)
+	assert.Equal(t, 401, res[0].Status)
+
+	for _, bad := range []string{"", "no-colon", ":nouser", "a:b\nc:d"} {
+		_, err := ParseBasicAuth(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+}
+
+func TestTLSVerification(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	defer srv.Close()
+	checks := parseChecks(t, srv.URL, "checks:\n  - path: /\n    expect: {body_contains: secure}\n")
+
+	t.Run("self-signed refused without a CA file", func(t *testing.T) {
+		tlsConf, err := TLSConfig("")
+		require.NoError(t, err)
+		cfg := oneAttempt()
+		// room for a slow handshake on a loaded machine: the failure must be the certificate
+		cfg.Deadline, cfg.RequestTimeout = 3*time.Second, 2500*time.Millisecond
+		cfg.Transport = NewTransport(tlsConf, 4)
+		r := Run(context.Background(), checks, cfg)[0]
+		assert.False(t, r.Passed)
+		assert.Contains(t, r.Failure, "certificate")
+	})
+	t.Run("accepted with its CA in --ca-file", func(t *testing.T) {
+		caFile := filepath.Join(t.TempDir(), "ca.pem")
+		require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
+		tlsConf, err := TLSConfig(caFile)
+		require.NoError(t, err)
+		cfg := oneAttempt()
+		cfg.Transport = NewTransport(tlsConf, 4)
+		r := Run(context.Background(), checks, cfg)[0]
+		assert.True(t, r.Passed, r.Failure)
+	})
+	t.Run("bad CA files", func(t *testing.T) {
+		notPEM := filepath.Join(t.TempDir(), "x.pem")
+		require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate"), 0o644))
+		_, err := TLSConfig(notPEM)
+		assert.ErrorContains(t, err, "holds no PEM certificate")
+		_, err = TLSConfig(filepath.Join(t.TempDir(), "missing.pem"))
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	})
+}
+
+func TestConcurrencyAndNoRerun(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	hits := map[string]int{}
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	var spec strings.Builder
+	spec.WriteString("checks:\n")
+	for i := range 12 {
+		fmt.Fprintf(&spec, "  - path: /ok/%d\n", i)
+	}
+	spec.WriteString("  - path: /bad\n")
+	res := Run(context.Background(), parseChecks(t, srv.URL, spec.String()),
+		Config{Concurrency: 3, Deadline: 1500 * time.Millisecond, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
+	srv.Close() // waits for a request the deadline cut short
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, res, 13)
+	for i, r := range res[:12] {
+		assert.True(t, r.Passed, r.Name)
+		assert.Equal(t, 1, hits[fmt.Sprintf("/ok/%d", i)], "a passing check is not re-run")
+	}
+	assert.False(t, res[12].Passed)
+	assert.Greater(t, hits["/bad"], 2, "the failing check is retried")
+	// the last attempt may have been cut by the deadline before it reached the server
+	assert.InDelta(t, res[12].Attempts, hits["/bad"], 1)
+	assert.LessOrEqual(t, peak.Load(), int32(3), "never more requests in flight than the concurrency")
+}
+
+func TestCancelledRunReportsEveryCheck(t *testing.T) {
+	srv := appServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := Run(ctx, parseChecks(t, srv.URL, "checks:\n  - path: /html\n  - path: /json\n"), Config{Concurrency: 1})
+	require.Len(t, res, 2)
+	for _, r := range res {
+		assert.False(t, r.Passed)
+		assert.NotEmpty(t, r.Failure)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := Backoff{Initial: 100 * time.Millisecond, Max: 1 * time.Second}
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
+		for range 20 {
+			d := b.delay(attempt)
+			assert.GreaterOrEqual(t, d, want/2, "attempt %d", attempt)
+			assert.LessOrEqual(t, d, want, "attempt %d", attempt)
+		}
+	}
+}

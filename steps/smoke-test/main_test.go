@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/junit"
+	"github.com/slipway-deploy/slipway/internal/stepcli"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runStep(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := stepcli.Main(step(), append([]string{"smoke-test"}, args...), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+// lastLine is the step's final error line.
+func (r result) lastLine() string {
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+func readFile(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// app is a loopback web app recording the paths it was asked for.
+type app struct {
+	*httptest.Server
+	mu   sync.Mutex
+	hits []string
+}
+
+func newApp(t *testing.T, tls bool) *app {
+	a := &app{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.hits = append(a.hits, r.URL.Path)
+		a.mu.Unlock()
+		switch r.URL.Path {
+		case "/echo-auth":
+			// a misbehaving app that prints the credentials it got into an error page
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, "Authorization: %s / %s", r.Header.Get("Authorization"), r.Header.Get("X-Api-Token"))
+		case "/private":
+			if u, p, ok := r.BasicAuth(); !ok || u != "govuk" || p != "hunter2-secret" {
+				http.Error(w, "unauthorised", http.StatusUnauthorized)
+				return
+			}
+			io.WriteString(w, "welcome")
+		case "/broken":
+			http.Error(w, "Internal Server Error: frontend", http.StatusInternalServerError)
+		default:
+			io.WriteString(w, "<title>GOV.UK</title> "+r.URL.Path)
+		}
+	})
+	a.Server = httptest.NewUnstartedServer(h)
+	a.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if tls {
+		a.StartTLS()
+	} else {
+		a.Start()
+	}
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *app) paths() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := append([]string(nil), a.hits...)
+	sort.Strings(out)
+	return out
+}
+
+const taggedSpec = `checks:
+  - name: frontend home
+    path: /${ENV}/home
+    tags: ["@app-frontend"]
+    expect:
+      body_contains: GOV.UK
+  - name: frontend admin
+    path: /admin
+    tags: ["@app-frontend", "@not-production"]
+  - name: publisher
+    path: /publisher
+    tags: ["@app-publisher"]
+  - name: untagged
+    path: /untagged
+`
+
+func TestPassingRunWritesEveryReport(t *testing.T) {
+	srv := newApp(t, false)
+	spec := writeFile(t, "checks.yaml", taggedSpec)
+	dir := t.TempDir()
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--env", "staging",
+		"--junit-output", filepath.Join(dir, "junit.xml"), "--json-output", filepath.Join(dir, "out", "result.json"),
+		"--outputs-dir", filepath.Join(dir, "outputs"))
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "PASS  frontend home  GET "+srv.URL+"/staging/home  200 in ")
+	assert.Contains(t, r.stdout, "smoke-test: 4 passed, 0 failed in ")
+	assert.Equal(t, []string{"/admin", "/publisher", "/staging/home", "/untagged"}, srv.paths())
+
+	rep, err := junit.Read(strings.NewReader(readFile(t, filepath.Join(dir, "junit.xml"))))
+	require.NoError(t, err)
+	assert.Equal(t, junit.Counts{Tests: 4}, rep.Count())
+	assert.Contains(t, readFile(t, filepath.Join(dir, "out", "result.json")), `"passed": 4`)
+	assert.Equal(t, "4", readFile(t, filepath.Join(dir, "outputs", "passed")))
+	assert.Equal(t, "0", readFile(t, filepath.Join(dir, "outputs", "failed")))
+	assert.Equal(t, "4 passed, 0 failed", readFile(t, filepath.Join(dir, "outputs", "summary")))
+}
+
+func TestTagSelection(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"all", nil, []string{"/admin", "/publisher", "/production/home", "/untagged"}},
+		{"tags", []string{"--tags", "@app-frontend"}, []string{"/admin", "/production/home"}},
+		{"tags and skip-tags", []string{"--tags", "@app-frontend", "--skip-tags", "@not-production"}, []string{"/production/home"}},
+		{"two tags, comma-separated", []string{"--tags", "@app-frontend,app-publisher"}, []string{"/admin", "/publisher", "/production/home"}},
+		{"skip-tags only", []string{"--skip-tags", "@not-production"}, []string{"/publisher", "/production/home", "/untagged"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newApp(t, false)
+			junitOut := filepath.Join(t.TempDir(), "junit.xml")
+			args := append([]string{"--spec", writeFile(t, "checks.yaml", taggedSpec), "--base-url", srv.URL, "--env", "production", "--junit-output", junitOut}, tt.args...)
+			r := runStep(t, args...)
+			require.Equal(t, exitcode.OK, r.code, r.stderr)
+			want := append([]string(nil), tt.want...)
+			sort.Strings(want)
+			assert.Equal(t, want, srv.paths())
+			rep, err := junit.Read(strings.NewReader(readFile(t, junitOut)))
+			require.NoError(t, err)
+			assert.Equal(t, len(tt.want), rep.Count().Tests)
+		})
+	}
+}
+
+func TestFailingCheckExitsOne(t *testing.T) {
+	srv := newApp(t, false)
+	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n  - name: broken page\n    path: /broken\n")
+	dir := t.TempDir()
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "1s", "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
+	assert.Equal(t, exitcode.Failed, r.code)
+	assert.Contains(t, r.stdout, "FAIL  broken page  GET "+srv.URL+"/broken  500 in ")
+	assert.Contains(t, r.stdout, "why: status: expected 2xx, got 500")
+	assert.Contains(t, r.stdout, "| Internal Server Error: frontend")
+	assert.Equal(t, "smoke-test: smoke tests failed: 1 passed, 1 failed (failed: broken page)", r.lastLine())
+	assert.Equal(t, "1 passed, 1 failed (failed: broken page)", readFile(t, filepath.Join(dir, "summary")))
+	rep, err := junit.Read(strings.NewReader(readFile(t, filepath.Join(dir, "j.xml"))))
+	require.NoError(t, err)
+	assert.Equal(t, junit.Counts{Tests: 2, Failures: 1}, rep.Count())
+}
+
+func TestBadSpecsExitTwoWithLine(t *testing.T) {
+	tests := []struct {
+		name, spec, want string
+	}{
+		{"unknown key", "checks:\n  - path: /\n    expect:\n      satus: 200\n", `checks.yaml:4: unknown key "satus"`},
+		{"wrong type", "checks:\n  - path: /\n    expect:\n      follow_redirects: [x]\n", "checks.yaml:4: follow_redirects: wrong type: expected true or false, got a list"},
+		{"missing url", "checks:\n  - path: /\n\n  - name: lost\n    tags: [x]\n", "checks.yaml:4: missing url: a check needs a url or a path"},
+		{"bad regex", "checks:\n  - path: /\n    expect:\n      body_regex: 'a(b'\n", "checks.yaml:4: body_regex: error parsing regexp: missing closing ): `a(b`"},
+		{"unset variable", "checks:\n  - path: /\n  - url: https://${SMOKE_TEST_UNSET_HOST}/\n", "checks.yaml:3: url: variable ${SMOKE_TEST_UNSET_HOST} is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newApp(t, false)
+			spec := writeFile(t, "checks.yaml", tt.spec)
+			r := runStep(t, "--spec", spec, "--base-url", srv.URL)
+			assert.Equal(t, exitcode.Invalid, r.code, r.stderr)
+			assert.True(t, strings.HasPrefix(r.lastLine(), "smoke-test: "+filepath.Dir(spec)+"/"+tt.want), r.lastLine())
+			assert.Empty(t, srv.paths(), "nothing is requested when the spec is invalid")
+		})
+	}
+}
+
+func TestBadFlagsExitTwo(t *testing.T) {
+	srv := newApp(t, false)
+	spec := writeFile(t, "checks.yaml", taggedSpec)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nothing to run", nil, "nothing to run"},
+		{"command without junit-input", []string{"--command", "true"}, "--command needs --junit-input"},
+		{"junit-input without command", []string{"--spec", spec, "--base-url", srv.URL, "--junit-input", "x.xml"}, "give --command too"},
+		{"tags without a spec", []string{"--command", "true", "--junit-input", "r.xml", "--tags", "@app-frontend"}, "without --spec, filter in the --command itself"},
+		{"zero concurrency", []string{"--spec", spec, "--base-url", srv.URL, "--concurrency", "0"}, "--concurrency must be at least 1"},
+		{"bad deadline", []string{"--spec", spec, "--base-url", srv.URL, "--deadline", "soon"}, "invalid value"},
+		{"bad base url", []string{"--spec", spec, "--base-url", "www.example"}, "want an absolute http:// or https:// URL"},
+		{"missing spec", []string{"--spec", "/nonexistent/checks.yaml", "--base-url", srv.URL}, "no such file"},
+		{"no check selected", []string{"--spec", spec, "--base-url", srv.URL, "--env", "x", "--tags", "@app-nothing"}, "no check is selected by --tags @app-nothing"},
+		{"path without base url", []string{"--spec", spec, "--env", "x"}, "needs --base-url"},
+		{"bad basic auth file", []string{"--spec", spec, "--base-url", srv.URL, "--basic-auth-file", writeFile(t, "auth", "just-a-password\n")}, "must hold one line user:password"},
+		{"missing basic auth file", []string{"--spec", spec, "--base-url", srv.URL, "--basic-auth-file", "/nonexistent/auth"}, "--basic-auth-file"},
+		{"bad ca file", []string{"--spec", spec, "--base-url", srv.URL, "--ca-file", writeFile(t, "ca.pem", "nope")}, "holds no PEM certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runStep(t, tt.args...)
+			assert.Equal(t, exitcode.Invalid, r.code, r.stderr)
+			assert.Contains(t, r.lastLine(), tt.want)
+		})
+	}
+	assert.Empty(t, srv.paths())
+}
+
+func TestRolloutThroughTheStep(t *testing.T) {
+	var mu sync.Mutex
+	var up time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if up.IsZero() {
+			up = time.Now().Add(time.Second)
+		}
+		down := time.Now().Before(up)
+		mu.Unlock()
+		if down {
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n")
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "20s")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	assert.Regexp(t, `PASS  home  GET \S+  200 in \S+, [2-9] attempts`, r.stdout)
+	assert.Contains(t, r.stderr, "check failing, will retry until the deadline", "the first failure is logged")
+}
+
+func TestCredentialsNeverInOutput(t *testing.T) {
+	srv := newApp(t, false)
+	t.Setenv("SMOKE_API_TOKEN", "tok-9f8e7d6c5b")
+	spec := writeFile(t, "checks.yaml", `checks:
+  - name: private
+    path: /private
+  - name: leaky
+    path: /echo-auth
+    headers:
+      X-Api-Token: ${SMOKE_API_TOKEN}
+`)
+	dir := t.TempDir()
+	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--deadline", "1s", "--debug",
+		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
+	require.Equal(t, exitcode.Failed, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "PASS  private", "basic auth from --basic-auth-file is sent")
+	assert.Contains(t, r.stdout, "Authorization: Basic *** / ***", "the echoed credentials are masked")
+	everything := r.stdout + r.stderr + readFile(t, filepath.Join(dir, "j.xml")) + readFile(t, filepath.Join(dir, "r.json")) + readFile(t, filepath.Join(dir, "summary"))
+	for _, secret := range []string{"hunter2-secret", base64.StdEncoding.EncodeToString([]byte("govuk:hunter2-secret")), "tok-9f8e7d6c5b"} {
+		assert.NotContains(t, everything, secret)
+	}
+}
+
+func TestTLSThroughTheStep(t *testing.T) {
+	srv := newApp(t, true)
+	spec := writeFile(t, "checks.yaml", "checks:\n  - name: secure\n    path: /\n")
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "2s")
+	assert.Equal(t, exitcode.Failed, r.code)
+	assert.Contains(t, r.stdout, "certificate")
+	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	r = runStep(t, "--spec", spec, "--base-url", srv.URL, "--ca-file", ca)
+	assert.Equal(t, exitcode.OK, r.code, r.stderr)
+}
+
+func TestCommandMode(t *testing.T) {
+	script := writeFile(t, "suite.sh", `echo "Running 2 tests using 1 worker"
+cat > "$1" <<'XML'
+<testsuites><testsuite name="frontend.spec.ts">
+<testcase name="home page @app-frontend"/>
+<testcase name="search works @app-frontend"><failure message="expect(locator).toBeVisible() failed">timeout 5000ms</failure></testcase>
+</testsuite></testsuites>
+XML
+exit 1
+`)
+	dir := t.TempDir()
+	results := filepath.Join(dir, "results.xml")
+	r := runStep(t, "--command", "sh "+script+" "+results, "--junit-input", results, "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "out.xml"))
+	assert.Equal(t, exitcode.Failed, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Running 2 tests using 1 worker", "the suite's output is streamed")
+	assert.Contains(t, r.stdout, "FAIL  frontend.spec.ts › search works @app-frontend\n      why: expect(locator).toBeVisible() failed timeout 5000ms")
+	summary := readFile(t, filepath.Join(dir, "summary"))
+	assert.Equal(t, "1 passed, 1 failed (failed: search works @app-frontend); suite command exited with status 1", summary)
+	assert.Contains(t, r.lastLine(), "search works @app-frontend")
+	rep, err := junit.Read(strings.NewReader(readFile(t, filepath.Join(dir, "out.xml"))))
+	require.NoError(t, err)
+	assert.Equal(t, junit.Counts{Tests: 2, Failures: 1}, rep.Count())
+}
+
+func TestCommandAndSpecTogether(t *testing.T) {
+	srv := newApp(t, false)
+	dir := t.TempDir()
+	results := filepath.Join(dir, "results.xml")
+	cmd := fmt.Sprintf(`printf '<testsuite name="e2e"><testcase name="journey"/></testsuite>' > %s`, results)
+	r := runStep(t, "--spec", writeFile(t, "checks.yaml", taggedSpec), "--base-url", srv.URL, "--env", "x",
+		"--command", cmd, "--junit-input", results, "--outputs-dir", dir)
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "PASS  e2e › journey")
+	assert.Equal(t, "5", readFile(t, filepath.Join(dir, "passed")))
+}
+
+func TestDryRunRequestsNothing(t *testing.T) {
+	srv := newApp(t, false)
+	r := runStep(t, "--spec", writeFile(t, "checks.yaml", taggedSpec), "--base-url", srv.URL, "--env", "integration", "--tags", "app-frontend", "--dry-run")
+	require.Equal(t, exitcode.OK, r.code, r.stderr)
+	assert.Equal(t, "check  frontend home  GET "+srv.URL+"/integration/home  tags: @app-frontend\n"+
+		"check  frontend admin  GET "+srv.URL+"/admin  tags: @app-frontend @not-production\n"+
+		"dry run: 2 checks (concurrency 16, deadline 5m0s), nothing requested\n", r.stdout)
+	assert.Empty(t, srv.paths())
+}
