@@ -146,6 +146,7 @@ func Wait(ctx context.Context, t Target, db *sql.DB, maxWait time.Duration, log 
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	backoff := 200 * time.Millisecond
+	last := ""
 	for attempt := 1; ; attempt++ {
 		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 		err := db.PingContext(pctx)
@@ -156,15 +157,18 @@ func Wait(ctx context.Context, t Target, db *sql.DB, maxWait time.Duration, log 
 			}
 			return nil
 		}
-		msg := scrub(err.Error(), t.Password)
+		// a ping cut short by the deadline says less than the one before
+		if ctx.Err() == nil || last == "" {
+			last = oneLine(scrub(err.Error(), t.Password))
+		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 || ctx.Err() != nil {
 			if cerr := context.Cause(ctx); cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
 				return fmt.Errorf("waiting for database %s: %w", t, cerr)
 			}
-			return fmt.Errorf("database %s did not accept connections within %s (%d attempts): %s", t, maxWait, attempt, msg)
+			return fmt.Errorf("database %s did not accept connections within %s (%d attempts): %s", t, maxWait, attempt, last)
 		}
-		log.Info("waiting for the database", "database", t.String(), "attempt", attempt, "error", msg)
+		log.Info("waiting for the database", "database", t.String(), "attempt", attempt, "error", last)
 		sleep := min(backoff, remaining)
 		select {
 		case <-ctx.Done():
@@ -196,3 +200,5 @@ func scrub(msg, password string) string {
 	}
 	return strings.ReplaceAll(msg, password, "***")
 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

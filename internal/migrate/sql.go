@@ -28,13 +28,12 @@ type SQL struct {
 	Log    *slog.Logger
 }
 
-// Apply applies the pending migrations and returns the files it applied.
-// A failing file stops the run; the error names it. db is closed.
-func (s SQL) Apply(ctx context.Context, db *sql.DB) ([]File, error) {
+// open reads the folder and opens golang-migrate on db (which it then owns).
+func (s SQL) open(db *sql.DB) (*gomigrate.Migrate, []File, error) {
 	files, err := ReadDir(s.Dir)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	var drv mdb.Driver
 	switch s.Target.Dialect {
@@ -47,31 +46,60 @@ func (s SQL) Apply(ctx context.Context, db *sql.DB) ([]File, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("schema table %s on %s: %w", s.Table, s.Target, err)
+		return nil, nil, fmt.Errorf("schema table %s on %s: %w", s.Table, s.Target, err)
 	}
 	src, err := iofs.New(os.DirFS(s.Dir), ".")
 	if err != nil {
 		drv.Close()
-		return nil, fmt.Errorf("--sql-dir %s: %w", s.Dir, err)
+		return nil, nil, fmt.Errorf("--sql-dir %s: %w", s.Dir, err)
 	}
 	m, err := gomigrate.NewWithInstance("iofs", src, string(s.Target.Dialect), drv)
 	if err != nil {
 		drv.Close()
-		return nil, fmt.Errorf("migrations in %s: %w", s.Dir, err)
+		return nil, nil, fmt.Errorf("migrations in %s: %w", s.Dir, err)
+	}
+	m.Log = migrateLog{s.Log}
+	return m, files, nil
+}
+
+// Pending lists the files Apply would apply. db is closed.
+func (s SQL) Pending(ctx context.Context, db *sql.DB) ([]File, error) {
+	m, files, err := s.open(db)
+	if err != nil {
+		return nil, err
 	}
 	defer m.Close()
-	m.Log = migrateLog{s.Log}
+	before, err := s.version(m, files)
+	if err != nil {
+		return nil, err
+	}
+	return after(files, before), nil
+}
+
+func after(files []File, v uint64) []File {
+	var out []File
+	for _, f := range files {
+		if f.Version > v {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Apply applies the pending migrations and returns the files it applied.
+// A failing file stops the run; the error names it. db is closed.
+func (s SQL) Apply(ctx context.Context, db *sql.DB) ([]File, error) {
+	m, files, err := s.open(db)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
 
 	before, err := s.version(m, files)
 	if err != nil {
 		return nil, err
 	}
-	var pending []File
-	for _, f := range files {
-		if f.Version > before {
-			pending = append(pending, f)
-		}
-	}
+	pending := after(files, before)
 	if len(pending) == 0 {
 		s.Log.Info("no pending migrations", "dir", s.Dir, "version", before)
 		return nil, nil
@@ -88,19 +116,19 @@ func (s SQL) Apply(ctx context.Context, db *sql.DB) ([]File, error) {
 		}
 	}()
 	upErr := m.Up()
-	after, dirty, verr := m.Version()
+	now, dirty, verr := m.Version()
 	if errors.Is(verr, gomigrate.ErrNilVersion) {
-		after, verr = 0, nil
+		now, verr = 0, nil
 	}
 	var applied []File
 	for _, f := range pending {
-		if f.Version <= uint64(after) && !(dirty && f.Version == uint64(after)) {
+		if f.Version <= uint64(now) && !(dirty && f.Version == uint64(now)) {
 			applied = append(applied, f)
 		}
 	}
 	if upErr != nil && !errors.Is(upErr, gomigrate.ErrNoChange) {
 		if verr == nil && dirty {
-			return applied, fmt.Errorf("migration %s failed (%d applied before it): %s", nameOf(files, uint64(after)), len(applied), cause(upErr))
+			return applied, fmt.Errorf("migration %s failed (%d applied before it): %s", nameOf(files, uint64(now)), len(applied), cause(upErr))
 		}
 		return applied, fmt.Errorf("apply migrations from %s: %s", s.Dir, cause(upErr))
 	}
