@@ -158,7 +158,7 @@ func Wait(ctx context.Context, t Target, db *sql.DB, maxWait time.Duration, log 
 			return nil
 		}
 		// a ping cut short by the deadline says less than the one before
-		if ctx.Err() == nil || last == "" {
+		if last == "" || (ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded)) {
 			last = oneLine(scrub(err.Error(), t.Password))
 		}
 		remaining := time.Until(deadline)

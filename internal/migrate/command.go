@@ -29,6 +29,9 @@ type Command struct {
 	// Timeout stops the command (SIGTERM, then SIGKILL after
 	// GracePeriod) if it runs longer; zero means no limit.
 	Timeout time.Duration
+	// TimeoutReason says why the command is stopped at Timeout, for
+	// logs and the error; default "--timeout passed".
+	TimeoutReason string
 	// GracePeriod is how long the command has to exit after SIGTERM or
 	// SIGINT before it is killed.
 	GracePeriod time.Duration
@@ -99,7 +102,11 @@ func (c Command) Run() error {
 			stopping("migrate received "+s.String(), s)
 		case <-timeout:
 			timeout = nil
-			stopping(fmt.Sprintf("--timeout %s passed", c.Timeout), syscall.SIGTERM)
+			reason := c.TimeoutReason
+			if reason == "" {
+				reason = fmt.Sprintf("--timeout %s passed", c.Timeout)
+			}
+			stopping(reason, syscall.SIGTERM)
 		case <-kill:
 			log.Info("grace period over: killing the command", "grace_period", c.GracePeriod.String())
 			_ = syscall.Kill(-pid, syscall.SIGKILL)

@@ -122,7 +122,8 @@ func Run(ctx context.Context, o Options, io IO) error {
 		if !deadline.IsZero() {
 			timeout = max(time.Until(deadline), time.Millisecond)
 		}
-		err := Command{Args: o.Command, Stdout: io.Stdout, Stderr: io.Stderr, Timeout: timeout, GracePeriod: o.GracePeriod, Log: log}.Run()
+		err := Command{Args: o.Command, Stdout: io.Stdout, Stderr: io.Stderr, Log: log,
+			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run()
 		if err != nil {
 			o.writeOutputs(applied, start, log)
 			return err
