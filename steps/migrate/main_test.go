@@ -360,6 +360,7 @@ while :; do sleep 0.05; done`
 			code, out := p.wait(t)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, out, "migrate received terminated")
+			assert.Contains(t, out, "released the migration lock")
 			acquired := <-got
 			require.NotZero(t, acquired, "the lock was not released")
 			assert.LessOrEqual(t, readStamp(t, termed), acquired, "the command saw SIGTERM after the lock was released")
