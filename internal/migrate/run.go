@@ -75,7 +75,7 @@ func Run(ctx context.Context, o Options, io IO) error {
 	}
 
 	if o.DryRun {
-		return o.dryRun(ctx, plan, io)
+		return o.dryRun(plan, io)
 	}
 
 	// --timeout covers the wait for the lock and the migration
@@ -234,7 +234,7 @@ func passwordOf(raw string) string {
 	return pw
 }
 
-func (o Options) dryRun(ctx context.Context, p plan, io IO) error {
+func (o Options) dryRun(p plan, io IO) error {
 	if o.SQLDir == "" {
 		fmt.Fprintf(io.Stdout, "would take lock %q (%s) and run: %s\n", p.key, o.Lock, strings.Join(o.Command, " "))
 		return nil
@@ -243,7 +243,7 @@ func (o Options) dryRun(ctx context.Context, p plan, io IO) error {
 	if err != nil {
 		return exitcode.AsInvalid(err)
 	}
-	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: io.Log}.Pending(ctx, h)
+	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: io.Log}.Pending(h)
 	if err != nil {
 		return err
 	}

@@ -28,8 +28,22 @@ type SQL struct {
 	Log    *slog.Logger
 }
 
-// open reads the folder and opens golang-migrate on db (which it then owns).
-func (s SQL) open(db *sql.DB) (*gomigrate.Migrate, []File, error) {
+// open reads the folder, opens golang-migrate on db (which it then owns)
+// and reads the schema's version: the files above it are pending.
+func (s SQL) open(db *sql.DB) (m *gomigrate.Migrate, files []File, pending []File, err error) {
+	m, files, err = s.openMigrate(db)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	before, err := s.version(m, files)
+	if err != nil {
+		m.Close()
+		return nil, nil, nil, err
+	}
+	return m, files, after(files, before), nil
+}
+
+func (s SQL) openMigrate(db *sql.DB) (*gomigrate.Migrate, []File, error) {
 	files, err := ReadDir(s.Dir)
 	if err != nil {
 		db.Close()
@@ -63,17 +77,13 @@ func (s SQL) open(db *sql.DB) (*gomigrate.Migrate, []File, error) {
 }
 
 // Pending lists the files Apply would apply. db is closed.
-func (s SQL) Pending(ctx context.Context, db *sql.DB) ([]File, error) {
-	m, files, err := s.open(db)
+func (s SQL) Pending(db *sql.DB) ([]File, error) {
+	m, _, pending, err := s.open(db)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
-	before, err := s.version(m, files)
-	if err != nil {
-		return nil, err
-	}
-	return after(files, before), nil
+	m.Close()
+	return pending, nil
 }
 
 func after(files []File, v uint64) []File {
@@ -89,19 +99,13 @@ func after(files []File, v uint64) []File {
 // Apply applies the pending migrations and returns the files it applied.
 // A failing file stops the run; the error names it. db is closed.
 func (s SQL) Apply(ctx context.Context, db *sql.DB) ([]File, error) {
-	m, files, err := s.open(db)
+	m, files, pending, err := s.open(db)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-
-	before, err := s.version(m, files)
-	if err != nil {
-		return nil, err
-	}
-	pending := after(files, before)
 	if len(pending) == 0 {
-		s.Log.Info("no pending migrations", "dir", s.Dir, "version", before)
+		s.Log.Info("no pending migrations", "dir", s.Dir)
 		return nil, nil
 	}
 	s.Log.Info("applying migrations", "pending", len(pending), "from", pending[0].Name, "to", pending[len(pending)-1].Name)

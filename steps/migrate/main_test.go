@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -99,27 +98,11 @@ func openRaw(t *testing.T, raw string) *sql.DB {
 	return db
 }
 
-// syncBuffer collects a process's stdout and stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
+	cmd *exec.Cmd
+	// out is written by exec's one copying goroutine (stdout and stderr
+	// are the same writer); read it only once done is closed
+	out  *bytes.Buffer
 	done chan struct{}
 	code int
 }
@@ -127,7 +110,7 @@ type proc struct {
 // start runs migrate with args; extraEnv is added to the environment.
 func start(t *testing.T, extraEnv []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{out: &bytes.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"--log-format", "text"}, args...)...)
 	p.cmd.Env = append(os.Environ(), extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -181,6 +164,8 @@ func waitFile(t *testing.T, path string, p ...*proc) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, pr := range p {
+		_ = pr.cmd.Process.Kill()
+		<-pr.done
 		t.Log(pr.out.String())
 	}
 	t.Fatalf("%s did not appear within 20s", path)
@@ -218,26 +203,44 @@ date +%s%N > "$1.end"`
 	return []string{"--", "sh", "-c", script, "sh", filepath.Join(dir, name), o, fmt.Sprintf("%.3f", sleep.Seconds())}
 }
 
+// interval is when a recorder command ran, in Unix nanoseconds.
+type interval struct{ start, end int64 }
+
+func (i interval) overlaps(o interval) bool { return i.start < o.end && o.start < i.end }
+
+func readInterval(t *testing.T, dir, name string) interval {
+	return interval{readStamp(t, filepath.Join(dir, name+".start")), readStamp(t, filepath.Join(dir, name+".end"))}
+}
+
+// runPair runs two migrates whose commands are recorders named a and b
+// (bAfterA: b starts once a's command has started), checks both succeed and
+// returns their output and when their commands ran.
+func runPair(t *testing.T, dir string, bAfterA bool, argsA, argsB []string) (outA, outB string, a, b interval) {
+	t.Helper()
+	pa := start(t, nil, argsA...)
+	if bAfterA {
+		waitFile(t, filepath.Join(dir, "a.start"), pa)
+	}
+	pb := start(t, nil, argsB...)
+	codeA, outA := pa.wait(t)
+	codeB, outB := pb.wait(t)
+	require.Equal(t, 0, codeA, outA)
+	require.Equal(t, 0, codeB, outB)
+	return outA, outB, readInterval(t, dir, "a"), readInterval(t, dir, "b")
+}
+
 func TestSameKeyNeverOverlaps(t *testing.T) {
 	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			key := uniqueKey(t)
-			a := start(t, nil, append([]string{"--database-url", db.url, "--lock-key", key}, recorder(dir, "a", "", 800*time.Millisecond)...)...)
 			// b starts once a's command runs: without the lock they would overlap
-			waitFile(t, filepath.Join(dir, "a.start"), a)
-			b := start(t, nil, append([]string{"--database-url", db.url, "--lock-key", key}, recorder(dir, "b", "", 100*time.Millisecond)...)...)
-			codeA, outA := a.wait(t)
-			codeB, outB := b.wait(t)
-			require.Equal(t, 0, codeA, outA)
-			require.Equal(t, 0, codeB, outB)
-
-			aStart, aEnd := readStamp(t, filepath.Join(dir, "a.start")), readStamp(t, filepath.Join(dir, "a.end"))
-			bStart, bEnd := readStamp(t, filepath.Join(dir, "b.start")), readStamp(t, filepath.Join(dir, "b.end"))
-			overlap := aStart < bEnd && bStart < aEnd
-			assert.False(t, overlap, "a ran %d..%d, b ran %d..%d", aStart, aEnd, bStart, bEnd)
-			assert.GreaterOrEqual(t, bStart, aEnd, "b started before a ended")
+			_, outB, a, b := runPair(t, dir, true,
+				append([]string{"--database-url", db.url, "--lock-key", key}, recorder(dir, "a", "", 800*time.Millisecond)...),
+				append([]string{"--database-url", db.url, "--lock-key", key}, recorder(dir, "b", "", 100*time.Millisecond)...))
+			assert.False(t, a.overlaps(b), "a ran %v, b ran %v", a, b)
+			assert.GreaterOrEqual(t, b.start, a.end, "b started before a ended")
 			assert.Contains(t, outB, "waiting for the migration lock")
 			assert.NotContains(t, outB, "held_by=unknown", "b should say whom it waits for")
 		})
@@ -252,15 +255,10 @@ func TestDifferentKeysOverlap(t *testing.T) {
 			key := uniqueKey(t)
 			// each command waits for the other to have started: both can
 			// only finish if they run at the same time
-			a := start(t, nil, append([]string{"--database-url", db.url, "--lock-key", key + "-a"}, recorder(dir, "a", "b", 100*time.Millisecond)...)...)
-			b := start(t, nil, append([]string{"--database-url", db.url, "--lock-key", key + "-b"}, recorder(dir, "b", "a", 100*time.Millisecond)...)...)
-			codeA, outA := a.wait(t)
-			codeB, outB := b.wait(t)
-			require.Equal(t, 0, codeA, outA)
-			require.Equal(t, 0, codeB, outB)
-			aStart, aEnd := readStamp(t, filepath.Join(dir, "a.start")), readStamp(t, filepath.Join(dir, "a.end"))
-			bStart, bEnd := readStamp(t, filepath.Join(dir, "b.start")), readStamp(t, filepath.Join(dir, "b.end"))
-			assert.True(t, aStart < bEnd && bStart < aEnd, "a ran %d..%d, b ran %d..%d", aStart, aEnd, bStart, bEnd)
+			outA, outB, a, b := runPair(t, dir, false,
+				append([]string{"--database-url", db.url, "--lock-key", key + "-a"}, recorder(dir, "a", "b", 100*time.Millisecond)...),
+				append([]string{"--database-url", db.url, "--lock-key", key + "-b"}, recorder(dir, "b", "a", 100*time.Millisecond)...))
+			assert.True(t, a.overlaps(b), "a ran %v, b ran %v", a, b)
 			assert.NotContains(t, outA+outB, "waiting for the migration lock")
 		})
 	}
@@ -577,13 +575,9 @@ func TestFileLock(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	lock := "file:" + filepath.Join(dir, "migrate.lock")
-	a := start(t, nil, append([]string{"--lock", lock}, recorder(dir, "a", "", 500*time.Millisecond)...)...)
-	waitFile(t, filepath.Join(dir, "a.start"), a)
-	b := start(t, nil, append([]string{"--lock", lock}, recorder(dir, "b", "", 50*time.Millisecond)...)...)
-	codeA, outA := a.wait(t)
-	codeB, outB := b.wait(t)
-	require.Equal(t, 0, codeA, outA)
-	require.Equal(t, 0, codeB, outB)
-	assert.GreaterOrEqual(t, readStamp(t, filepath.Join(dir, "b.start")), readStamp(t, filepath.Join(dir, "a.end")))
+	_, outB, a, b := runPair(t, dir, true,
+		append([]string{"--lock", lock}, recorder(dir, "a", "", 500*time.Millisecond)...),
+		append([]string{"--lock", lock}, recorder(dir, "b", "", 50*time.Millisecond)...))
+	assert.GreaterOrEqual(t, b.start, a.end)
 	assert.Contains(t, outB, "held_by=\"pid ")
 }
