@@ -6,6 +6,7 @@ package migrate
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 )
+
+// signalSettle is how long a cancelled context waits for the signal that
+// (usually) cancelled it.
+const signalSettle = 100 * time.Millisecond
 
 // Command is a migration command to run.
 type Command struct {
@@ -45,15 +50,21 @@ type Command struct {
 // has been killed, so nothing it started outlives the lock. A non-zero exit,
 // a signal or the timeout is an exit-1 error; a command that cannot be
 // started is an exit-2 error.
-// Run watches no context: its deadline is Timeout, and a signal is
-// forwarded once (a cancelled context would stop the command a second time).
-func (c Command) Run() error {
+//
+// ctx is usually cancelled by the very signal Run forwards. So that the
+// command does not get that signal twice, a cancelled ctx stops the command
+// (SIGTERM) only if no signal reaches Run within signalSettle; and a ctx
+// already cancelled before the start means the command never starts.
+func (c Command) Run(ctx context.Context) error {
 	if len(c.Args) == 0 {
 		return exitcode.Invalidf("no command given: put it after --, e.g. migrate --database-url ... -- bin/rails db:migrate")
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	if ctx.Err() != nil {
+		return exitcode.Failedf("command %s not started: %w", c.Args[0], context.Cause(ctx))
+	}
 
 	name := c.Args[0]
 	cmd := exec.Command(name, c.Args[1:]...)
@@ -83,6 +94,8 @@ func (c Command) Run() error {
 	}
 	var kill <-chan time.Time
 	var stopReason string
+	ctxDone := ctx.Done()
+	var ctxStop <-chan time.Time
 	stopping := func(reason string, sig syscall.Signal) {
 		_ = syscall.Kill(-pid, sig)
 		if kill == nil {
@@ -107,6 +120,14 @@ func (c Command) Run() error {
 				reason = fmt.Sprintf("--timeout %s passed", c.Timeout)
 			}
 			stopping(reason, syscall.SIGTERM)
+		case <-ctxDone:
+			ctxDone = nil
+			ctxStop = time.After(signalSettle)
+		case <-ctxStop:
+			ctxStop = nil
+			if kill == nil {
+				stopping(fmt.Sprintf("stopped: %v", context.Cause(ctx)), syscall.SIGTERM)
+			}
 		case <-kill:
 			log.Info("grace period over: killing the command", "grace_period", c.GracePeriod.String())
 			_ = syscall.Kill(-pid, syscall.SIGKILL)

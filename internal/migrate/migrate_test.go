@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,7 +70,7 @@ func TestCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("SLIPWAY_TEST_MARK", "mark-42")
 			var out bytes.Buffer
-			err := Command{Args: tc.args, Stdout: &out, Stderr: &out, Timeout: tc.timeout, GracePeriod: time.Second, Log: log}.Run()
+			err := Command{Args: tc.args, Stdout: &out, Stderr: &out, Timeout: tc.timeout, GracePeriod: time.Second, Log: log}.Run(context.Background())
 			assert.Equal(t, tc.wantCode, exitcode.Code(err), "%v", err)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
@@ -82,7 +84,7 @@ func TestCommandKillsWhatItLeftBehind(t *testing.T) {
 	// the command exits, leaving a background process in its group
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
-	err := Command{Args: []string{"sh", "-c", `sleep 30 & echo $! > "$1"`, "sh", pidFile}, GracePeriod: time.Second, Log: slog.New(slog.DiscardHandler)}.Run()
+	err := Command{Args: []string{"sh", "-c", `sleep 30 & echo $! > "$1"`, "sh", pidFile}, GracePeriod: time.Second, Log: slog.New(slog.DiscardHandler)}.Run(context.Background())
 	require.NoError(t, err)
 	b, err := os.ReadFile(pidFile)
 	require.NoError(t, err)
@@ -92,6 +94,23 @@ func TestCommandKillsWhatItLeftBehind(t *testing.T) {
 		st, err := os.ReadFile("/proc/" + pid + "/stat")
 		return err != nil || strings.Contains(string(st), ") Z ")
 	}, 5*time.Second, 20*time.Millisecond)
+}
+
+func TestCommandStopsWhenCancelled(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	cmd := Command{Args: []string{"sleep", "10"}, GracePeriod: time.Second, Log: log}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("shutting down"))
+	err := cmd.Run(ctx)
+	require.ErrorContains(t, err, "command sleep not started: shutting down")
+	assert.Equal(t, exitcode.Failed, exitcode.Code(err))
+
+	ctx, cancel = context.WithCancelCause(context.Background())
+	time.AfterFunc(100*time.Millisecond, func() { cancel(errors.New("shutting down")) })
+	err = cmd.Run(ctx)
+	require.ErrorContains(t, err, "command sleep was killed by terminated")
+	assert.Contains(t, err.Error(), "stopped: shutting down")
 }
 
 func TestReadDir(t *testing.T) {

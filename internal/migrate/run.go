@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options, io IO) error {
 			timeout = max(time.Until(deadline), time.Millisecond)
 		}
 		err := Command{Args: o.Command, Stdout: io.Stdout, Stderr: io.Stderr, Log: log,
-			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run()
+			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run(ctx)
 		if err != nil {
 			o.writeOutputs(applied, start, log)
 			return err
