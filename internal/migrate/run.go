@@ -260,8 +260,14 @@ func (o Options) dryRun(p plan, io IO) error {
 
 // Lint lints the up files of dir with a version above since (all of them
 // when since is empty) and prints the findings to out; findings are an
-// exit-1 error.
-func Lint(dir, since string, out io.Writer) error {
+// exit-1 error. The linter parses PostgreSQL SQL: a MySQL databaseURL (when
+// one is set) is refused rather than reported as a pile of parse errors.
+func Lint(databaseURL, dir, since string, out io.Writer) error {
+	if databaseURL != "" {
+		if t, err := database.Parse(databaseURL); err == nil && t.Dialect != database.Postgres {
+			return exitcode.Invalidf("lint parses PostgreSQL SQL only; %s is %s", t, t.Dialect)
+		}
+	}
 	files, err := ReadDir(dir)
 	if err != nil {
 		return err

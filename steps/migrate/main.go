@@ -78,7 +78,8 @@ func lintCommand() *cli.Command {
 		Name:      "lint",
 		Usage:     "flag pending PostgreSQL migrations that break the release still running",
 		UsageText: "migrate lint --sql-dir DIR [--since VERSION]",
-		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql with PostgreSQL's parser and flags statements the
+		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql with PostgreSQL's parser (PostgreSQL SQL only: a
+mysql:// --database-url is refused) and flags statements the
 previous release's code cannot live with while they apply. Each finding names the file,
 line, statement and a safer (expand/contract) pattern. A "-- slipway:allow <rule>"
 comment on the statement accepts it. Findings exit 1.
@@ -90,7 +91,7 @@ Rules: %s`, strings.Join(sqllint.Rules(), ", ")),
 				Usage: "the version already applied (e.g. 0041 or 0041_add_users.up.sql): lint only later files (default: all)"},
 		},
 		Action: func(c *cli.Context) error {
-			return migrate.Lint(c.String("sql-dir"), c.String("since"), c.App.Writer)
+			return migrate.Lint(c.String("database-url"), c.String("sql-dir"), c.String("since"), c.App.Writer)
 		},
 	}
 }

@@ -521,6 +521,10 @@ func TestLint(t *testing.T) {
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "4 file(s) checked, no findings")
 
+	code, out = runMigrate(t, []string{"DATABASE_URL=" + dbs[1].url}, "lint", "--sql-dir", dir)
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "lint parses PostgreSQL SQL only")
+
 	code, out = runMigrate(t, nil, "lint", "--sql-dir", dir, "--since", "last")
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, `--since: version "last" is not a number`)
@@ -569,6 +573,21 @@ func TestPasswordNeverPrinted(t *testing.T) {
 			assert.Contains(t, out, "***")
 		})
 	}
+}
+
+func TestDryRunAndNoLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	code, out := runMigrate(t, nil, "--database-url", dbs[0].url, "--app", "frontend", "--dry-run", "--", "touch", marker)
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, `would take lock "frontend" (database) and run: touch `+marker)
+	assert.NoFileExists(t, marker)
+
+	// --lock none needs no database at all
+	code, out = runMigrate(t, nil, "--lock", "none", "--", "touch", marker)
+	require.Equal(t, 0, code, out)
+	assert.FileExists(t, marker)
 }
 
 func TestFileLock(t *testing.T) {
