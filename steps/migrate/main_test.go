@@ -381,6 +381,18 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 		assert.Contains(t, out, "grace period over")
 		assert.Contains(t, out, "was killed by killed")
 	})
+	t.Run("timeout while waiting for the lock", func(t *testing.T) {
+		key := uniqueKey(t)
+		lease, err := locker(t, db).Lock(context.Background(), key)
+		require.NoError(t, err)
+		defer lease.Release(context.Background())
+		marker := filepath.Join(t.TempDir(), "ran")
+		code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", key, "--timeout", "300ms", "--", "touch", marker)
+		assert.Equal(t, 1, code, out)
+		assert.Contains(t, lastLine(out), "take the migration lock")
+		assert.Contains(t, lastLine(out), "--timeout 300ms passed")
+		assert.NoFileExists(t, marker, "the command ran without the lock")
+	})
 	t.Run("timeout", func(t *testing.T) {
 		code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", uniqueKey(t), "--timeout", "500ms", "--grace-period", "5s",
 			"--", "sleep", "30")
