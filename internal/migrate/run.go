@@ -53,13 +53,13 @@ type IO struct {
 
 // Run is the whole step: check the flags, wait for the database, take the
 // lock, migrate, release the lock, write the outputs.
-func Run(ctx context.Context, o Options, io IO) error {
+func Run(ctx context.Context, o Options, sio IO) error {
 	start := time.Now()
-	plan, err := o.check(io.Redactor)
+	plan, err := o.check(sio.Redactor)
 	if err != nil {
 		return err
 	}
-	log := io.Log
+	log := sio.Log
 
 	var db *sql.DB
 	if plan.target != nil {
@@ -75,7 +75,7 @@ func Run(ctx context.Context, o Options, io IO) error {
 	}
 
 	if o.DryRun {
-		return o.dryRun(plan, io)
+		return o.dryRun(plan, sio)
 	}
 
 	// --timeout covers the wait for the lock and the migration
@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options, io IO) error {
 		if !deadline.IsZero() {
 			timeout = max(time.Until(deadline), time.Millisecond)
 		}
-		err := Command{Args: o.Command, Stdout: io.Stdout, Stderr: io.Stderr, Log: log,
+		err := Command{Args: o.Command, Stdout: sio.Stdout, Stderr: sio.Stderr, Log: log,
 			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run(ctx)
 		if err != nil {
 			o.writeOutputs(applied, start, log)
@@ -234,26 +234,26 @@ func passwordOf(raw string) string {
 	return pw
 }
 
-func (o Options) dryRun(p plan, io IO) error {
+func (o Options) dryRun(p plan, sio IO) error {
 	if o.SQLDir == "" {
-		fmt.Fprintf(io.Stdout, "would take lock %q (%s) and run: %s\n", p.key, o.Lock, strings.Join(o.Command, " "))
+		fmt.Fprintf(sio.Stdout, "would take lock %q (%s) and run: %s\n", p.key, o.Lock, strings.Join(o.Command, " "))
 		return nil
 	}
 	h, err := p.target.Open()
 	if err != nil {
 		return exitcode.AsInvalid(err)
 	}
-	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: io.Log}.Pending(h)
+	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: sio.Log}.Pending(h)
 	if err != nil {
 		return err
 	}
 	if len(pending) == 0 {
-		fmt.Fprintln(io.Stdout, "no pending migrations")
+		fmt.Fprintln(sio.Stdout, "no pending migrations")
 		return nil
 	}
-	fmt.Fprintf(io.Stdout, "would take lock %q (%s) and apply:\n", p.key, o.Lock)
+	fmt.Fprintf(sio.Stdout, "would take lock %q (%s) and apply:\n", p.key, o.Lock)
 	for _, f := range pending {
-		fmt.Fprintf(io.Stdout, "  %s\n", f.Name)
+		fmt.Fprintf(sio.Stdout, "  %s\n", f.Name)
 	}
 	return nil
 }
