@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -258,33 +259,46 @@ func (o Options) dryRun(p plan, sio IO) error {
 	return nil
 }
 
-// Lint lints the up files of dir with a version above since (all of them
-// when since is empty) and prints the findings to out; findings are an
-// exit-1 error. The linter parses PostgreSQL SQL: a MySQL databaseURL (when
-// one is set) is refused rather than reported as a pile of parse errors.
-func Lint(databaseURL, dir, since string, out io.Writer) error {
-	if databaseURL != "" {
-		if t, err := database.Parse(databaseURL); err == nil && t.Dialect != database.Postgres {
-			return exitcode.Invalidf("lint parses PostgreSQL SQL only; %s is %s", t, t.Dialect)
-		}
-	}
-	files, err := ReadDir(dir)
+// LintOptions are the flags of `migrate lint`.
+type LintOptions struct {
+	Dir string
+	// Since is the version already applied: only later files are linted.
+	Since string
+	// DatabaseURL, when set and Since is not, says which files are pending:
+	// those above the version recorded in MigrationsTable.
+	DatabaseURL     string
+	MigrationsTable string
+}
+
+// Lint lints the pending up files and prints the findings to out; findings
+// are an exit-1 error. Pending means above --since, or else above the
+// database's recorded version, or else every file. The linter parses
+// PostgreSQL SQL: a MySQL URL is refused rather than reported as a pile of
+// parse errors.
+func Lint(o LintOptions, out io.Writer, log *slog.Logger) error {
+	files, err := ReadDir(o.Dir)
 	if err != nil {
 		return err
 	}
+	var pending map[uint64]bool
 	var after uint64
-	if since != "" {
-		after, err = ParseVersion(since)
+	switch {
+	case o.Since != "":
+		after, err = ParseVersion(o.Since)
 		if err != nil {
 			return exitcode.Invalidf("--since: %w", err)
+		}
+	case o.DatabaseURL != "":
+		if pending, err = o.pendingInDatabase(log); err != nil {
+			return err
 		}
 	}
 	var srcs []sqllint.Source
 	for _, f := range files {
-		if f.Version <= after {
+		if f.Version <= after || (pending != nil && !pending[f.Version]) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, f.Name))
+		b, err := os.ReadFile(filepath.Join(o.Dir, f.Name))
 		if err != nil {
 			return exitcode.Invalidf("read %w", err)
 		}
@@ -299,4 +313,29 @@ func Lint(databaseURL, dir, since string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "%d file(s) checked, no findings\n", len(srcs))
 	return nil
+}
+
+// pendingInDatabase reads which files the database has not applied.
+func (o LintOptions) pendingInDatabase(log *slog.Logger) (map[uint64]bool, error) {
+	t, err := database.Parse(o.DatabaseURL)
+	if err != nil {
+		return nil, exitcode.AsInvalid(err)
+	}
+	if t.Dialect != database.Postgres {
+		return nil, exitcode.Invalidf("lint parses PostgreSQL SQL only; %s is %s", t, t.Dialect)
+	}
+	h, err := t.Open()
+	if err != nil {
+		return nil, exitcode.AsInvalid(err)
+	}
+	files, err := SQL{Dir: o.Dir, Table: o.MigrationsTable, Target: t, Log: log}.Pending(h)
+	if err != nil {
+		// the lint command has no redactor: mask the password here
+		return nil, errors.New(strings.ReplaceAll(fmt.Sprintf("pending migrations in %s: %v", t, err), t.Password, "***"))
+	}
+	pending := map[uint64]bool{}
+	for _, f := range files {
+		pending[f.Version] = true
+	}
+	return pending, nil
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -78,20 +79,29 @@ func lintCommand() *cli.Command {
 		Name:      "lint",
 		Usage:     "flag pending PostgreSQL migrations that break the release still running",
 		UsageText: "migrate lint --sql-dir DIR [--since VERSION]",
-		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql with PostgreSQL's parser (PostgreSQL SQL only: a
-mysql:// --database-url is refused) and flags statements the
+		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql with PostgreSQL's parser and flags statements the
 previous release's code cannot live with while they apply. Each finding names the file,
 line, statement and a safer (expand/contract) pattern. A "-- slipway:allow <rule>"
 comment on the statement accepts it. Findings exit 1.
+
+Pending means: above --since; else, with a --database-url (or DATABASE_URL), above the
+version recorded in --migrations-table; else every file. Tables created by the linted
+files themselves are new, so changing them is fine. PostgreSQL SQL only: a mysql:// URL
+is refused.
 
 Rules: %s`, strings.Join(sqllint.Rules(), ", ")),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "sql-dir", EnvVars: stepcli.Env("sql-dir"), Required: true, Usage: "the folder of NNNN_name.up.sql files"},
 			&cli.StringFlag{Name: "since", EnvVars: stepcli.Env("since"),
-				Usage: "the version already applied (e.g. 0041 or 0041_add_users.up.sql): lint only later files (default: all)"},
+				Usage: "the version already applied (e.g. 0041 or 0041_add_users.up.sql): lint only later files (default: ask the database, else all)"},
 		},
 		Action: func(c *cli.Context) error {
-			return migrate.Lint(c.String("database-url"), c.String("sql-dir"), c.String("since"), c.App.Writer)
+			return migrate.Lint(migrate.LintOptions{
+				Dir:             c.String("sql-dir"),
+				Since:           c.String("since"),
+				DatabaseURL:     c.String("database-url"),
+				MigrationsTable: c.String("migrations-table"),
+			}, c.App.Writer, slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		},
 	}
 }
