@@ -76,7 +76,7 @@ func Run(ctx context.Context, o Options, sio IO) error {
 	}
 
 	if o.DryRun {
-		return o.dryRun(plan, sio)
+		return o.dryRun(ctx, db, plan, sio)
 	}
 
 	// --timeout covers the wait for the lock and the migration
@@ -235,16 +235,12 @@ func passwordOf(raw string) string {
 	return pw
 }
 
-func (o Options) dryRun(p plan, sio IO) error {
+func (o Options) dryRun(ctx context.Context, db *sql.DB, p plan, sio IO) error {
 	if o.SQLDir == "" {
 		fmt.Fprintf(sio.Stdout, "would take lock %q (%s) and run: %s\n", p.key, o.Lock, strings.Join(o.Command, " "))
 		return nil
 	}
-	h, err := p.target.Open()
-	if err != nil {
-		return exitcode.AsInvalid(err)
-	}
-	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: sio.Log}.Pending(h)
+	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: sio.Log}.Pending(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -268,17 +264,40 @@ type LintOptions struct {
 	// those above the version recorded in MigrationsTable.
 	DatabaseURL     string
 	MigrationsTable string
+	// Dialect is the SQL the files are written in, postgres or mysql;
+	// empty means the database URL's, else postgres.
+	Dialect string
 }
 
 // Lint lints the pending up files and prints the findings to out; findings
 // are an exit-1 error. Pending means above --since, or else above the
-// database's recorded version, or else every file. The linter parses
-// PostgreSQL SQL: a MySQL URL is refused rather than reported as a pile of
-// parse errors.
-func Lint(o LintOptions, out io.Writer, log *slog.Logger) error {
+// database's recorded version, or else every file.
+func Lint(ctx context.Context, o LintOptions, out io.Writer, log *slog.Logger) error {
 	files, err := ReadDir(o.Dir)
 	if err != nil {
 		return err
+	}
+	var target *database.Target
+	if o.DatabaseURL != "" {
+		t, err := database.Parse(o.DatabaseURL)
+		if err != nil {
+			return exitcode.AsInvalid(err)
+		}
+		target = &t
+	}
+	var dialect sqllint.Dialect
+	switch o.Dialect {
+	case "postgres", "postgresql":
+		dialect = sqllint.Postgres
+	case "mysql", "mariadb":
+		dialect = sqllint.MySQL
+	case "":
+		dialect = sqllint.Postgres
+		if target != nil && target.Dialect == database.MySQL {
+			dialect = sqllint.MySQL
+		}
+	default:
+		return exitcode.Invalidf("--dialect %q: want postgres or mysql", o.Dialect)
 	}
 	var pending map[uint64]bool
 	var after uint64
@@ -288,8 +307,8 @@ func Lint(o LintOptions, out io.Writer, log *slog.Logger) error {
 		if err != nil {
 			return exitcode.Invalidf("--since: %w", err)
 		}
-	case o.DatabaseURL != "":
-		if pending, err = o.pendingInDatabase(log); err != nil {
+	case target != nil:
+		if pending, err = o.pendingInDatabase(ctx, *target, log); err != nil {
 			return err
 		}
 	}
@@ -304,7 +323,7 @@ func Lint(o LintOptions, out io.Writer, log *slog.Logger) error {
 		}
 		srcs = append(srcs, sqllint.Source{Name: f.Name, SQL: string(b)})
 	}
-	findings := sqllint.Lint(srcs)
+	findings := sqllint.Lint(dialect, srcs)
 	for _, f := range findings {
 		fmt.Fprintln(out, f.String())
 	}
@@ -316,19 +335,13 @@ func Lint(o LintOptions, out io.Writer, log *slog.Logger) error {
 }
 
 // pendingInDatabase reads which files the database has not applied.
-func (o LintOptions) pendingInDatabase(log *slog.Logger) (map[uint64]bool, error) {
-	t, err := database.Parse(o.DatabaseURL)
-	if err != nil {
-		return nil, exitcode.AsInvalid(err)
-	}
-	if t.Dialect != database.Postgres {
-		return nil, exitcode.Invalidf("lint parses PostgreSQL SQL only; %s is %s", t, t.Dialect)
-	}
+func (o LintOptions) pendingInDatabase(ctx context.Context, t database.Target, log *slog.Logger) (map[uint64]bool, error) {
 	h, err := t.Open()
 	if err != nil {
 		return nil, exitcode.AsInvalid(err)
 	}
-	files, err := SQL{Dir: o.Dir, Table: o.MigrationsTable, Target: t, Log: log}.Pending(h)
+	defer h.Close()
+	files, err := SQL{Dir: o.Dir, Table: o.MigrationsTable, Target: t, Log: log}.Pending(ctx, h)
 	if err != nil {
 		// the lint command has no redactor: mask the password here
 		return nil, errors.New(strings.ReplaceAll(fmt.Sprintf("pending migrations in %s: %v", t, err), t.Password, "***"))

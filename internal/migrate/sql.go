@@ -76,14 +76,42 @@ func (s SQL) openMigrate(db *sql.DB) (*gomigrate.Migrate, []File, error) {
 	return m, files, nil
 }
 
-// Pending lists the files Apply would apply. db is closed.
-func (s SQL) Pending(db *sql.DB) ([]File, error) {
-	m, _, pending, err := s.open(db)
+// Pending lists the files Apply would apply, reading the schema table
+// without writing anything (golang-migrate would create a missing table).
+// A missing table means nothing is applied yet.
+func (s SQL) Pending(ctx context.Context, db *sql.DB) ([]File, error) {
+	files, err := ReadDir(s.Dir)
 	if err != nil {
 		return nil, err
 	}
-	m.Close()
-	return pending, nil
+	var exists bool
+	var quoted string
+	switch s.Target.Dialect {
+	case database.Postgres:
+		err = db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", s.Table).Scan(&exists)
+		quoted = `"` + strings.ReplaceAll(s.Table, `"`, `""`) + `"`
+	case database.MySQL:
+		err = db.QueryRowContext(ctx, "SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", s.Table).Scan(&exists)
+		quoted = "`" + strings.ReplaceAll(s.Table, "`", "``") + "`"
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look for schema table %s on %s: %w", s.Table, s.Target, err)
+	}
+	if !exists {
+		return files, nil
+	}
+	var version int64
+	var dirty bool
+	err = db.QueryRowContext(ctx, "SELECT version, dirty FROM "+quoted+" LIMIT 1").Scan(&version, &dirty)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return files, nil
+	case err != nil:
+		return nil, fmt.Errorf("read schema table %s on %s: %w", s.Table, s.Target, err)
+	case dirty:
+		return nil, fmt.Errorf("schema table %s says migration %s failed half-way: repair the schema by hand, then set the version in %s (golang-migrate's force)", s.Table, nameOf(files, uint64(version)), s.Table)
+	}
+	return after(files, uint64(version)), nil
 }
 
 func after(files []File, v uint64) []File {

@@ -1,22 +1,19 @@
-// Package sqllint flags PostgreSQL migration statements that break the
-// release still running while they apply: the platform's rule that
-// migrations are forward and backward compatible by one version. It parses
-// with pg_query_go (PostgreSQL's own parser, via libpg_query), so a
-// statement is judged by its parse tree, not by a pattern over its text.
+// Package sqllint flags migration statements that break the release still
+// running while they apply: the platform's rule that migrations are forward
+// and backward compatible by one version. Statements are judged by their
+// parse tree, not by a pattern over their text: PostgreSQL's through
+// pg_query_go (PostgreSQL's own parser, via libpg_query), MySQL's and
+// MariaDB's through Vitess's MySQL parser.
 //
 // A `-- slipway:allow <rule>` comment in or before a statement, or after it
 // on the line where it ends, accepts that statement for that rule.
 package sqllint
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
-
-	pg "github.com/pganalyze/pg_query_go/v6"
-	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
 )
 
 // The rules. Their names are what an allow comment names.
@@ -43,7 +40,7 @@ var Advice = map[string]string{
 	AddColumnNotNull:   "add the column with a DEFAULT (or nullable, backfill, then SET NOT NULL in a later release)",
 	DropDefault:        "keep the default until no running release inserts without the column; drop it in a later release",
 	IndexNotConcurrent: "CREATE INDEX CONCURRENTLY, alone in its own migration file (it cannot run inside a transaction), so writes are not blocked",
-	ParseError:         "fix the SQL: the PostgreSQL parser refused it",
+	ParseError:         "fix the SQL: the parser refused it",
 }
 
 // Rules lists the rule names an allow comment may use.
@@ -77,11 +74,12 @@ type Source struct {
 	SQL  string
 }
 
-// Lint checks the files in order. A table created by an earlier statement
-// of these files is new: the previous release does not use it, so changing
-// it (indexing it without CONCURRENTLY, say) breaks nothing.
-func Lint(files []Source) []Finding {
-	l := linter{created: map[string]bool{}}
+// Lint checks the files, written in dialect d, in order. A table created by
+// an earlier statement of these files is new: the previous release does not
+// use it, so changing it (indexing it without CONCURRENTLY, say) breaks
+// nothing.
+func Lint(d Dialect, files []Source) []Finding {
+	l := linter{dialect: d, created: map[string]bool{}}
 	var out []Finding
 	for _, f := range files {
 		out = append(out, l.file(f)...)
@@ -90,7 +88,70 @@ func Lint(files []Source) []Finding {
 }
 
 type linter struct {
+	dialect Dialect
 	created map[string]bool
+}
+
+// Dialect is the SQL the files are written in.
+type Dialect string
+
+// The dialects Lint reads.
+const (
+	Postgres Dialect = "postgres"
+	MySQL    Dialect = "mysql" // MySQL and MariaDB
+)
+
+// statement is one parsed statement of a file: where it is, and the
+// findings for it (nil for a statement that breaks nothing).
+type statement struct {
+	span     span
+	findings []Finding
+}
+
+// parsed is a file split into statements, with its comments and the
+// positions of its statement-ending semicolons.
+type parsed struct {
+	stmts      []statement
+	comments   []comment
+	semicolons []int
+}
+
+func (l *linter) file(src Source) []Finding {
+	sql := src.SQL
+	lines := newLineIndex(sql)
+	var p parsed
+	var perr *parseError
+	if l.dialect == MySQL {
+		p, perr = l.mysql(sql)
+	} else {
+		p, perr = l.postgres(sql)
+	}
+	var out []Finding
+	for _, st := range p.stmts {
+		if len(st.findings) == 0 {
+			continue
+		}
+		allowed := allowedRules(sql, st.span, p.comments, p.semicolons, lines)
+		for _, f := range st.findings {
+			if allowed[f.Rule] {
+				continue
+			}
+			f.File = src.Name
+			f.Line = lines.line(st.span.first)
+			f.Statement = oneLine(sql[st.span.first:st.span.end])
+			out = append(out, f)
+		}
+	}
+	if perr != nil {
+		out = append(out, Finding{File: src.Name, Line: lines.line(perr.pos), Rule: ParseError, Detail: perr.msg, Statement: excerpt(sql, perr.pos)})
+	}
+	return out
+}
+
+// parseError is where and why a parser refused a file.
+type parseError struct {
+	pos int
+	msg string
 }
 
 type comment struct {
@@ -100,62 +161,15 @@ type comment struct {
 
 var allowRe = regexp.MustCompile(`slipway:allow\s+([a-z0-9_,\s-]+)`)
 
-func (l *linter) file(src Source) []Finding {
-	sql := src.SQL
-	lines := newLineIndex(sql)
-	tree, err := pg.Parse(sql)
-	if err != nil {
-		pos := 0
-		var pe *pgparser.Error
-		if errors.As(err, &pe) && pe.Cursorpos > 0 {
-			pos = pe.Cursorpos - 1
-		}
-		return []Finding{{File: src.Name, Line: lines.line(pos), Rule: ParseError, Detail: err.Error(), Statement: excerpt(sql, pos)}}
-	}
-	var comments []comment
-	var semicolons []int
-	if scan, err := pg.Scan(sql); err == nil {
-		for _, t := range scan.Tokens {
-			switch t.Token {
-			case pg.Token_SQL_COMMENT, pg.Token_C_COMMENT:
-				comments = append(comments, comment{int(t.Start), int(t.End), sql[t.Start:t.End]})
-			case pg.Token_ASCII_59: // ';'
-				semicolons = append(semicolons, int(t.Start))
-			}
-		}
-	}
-	var out []Finding
-	for _, raw := range tree.Stmts {
-		span := stmtSpan(sql, raw, comments)
-		found := l.check(raw.Stmt)
-		if len(found) == 0 {
-			continue
-		}
-		allowed := allowedRules(sql, span, comments, semicolons, lines)
-		for _, f := range found {
-			if allowed[f.Rule] {
-				continue
-			}
-			f.File = src.Name
-			f.Line = lines.line(span.first)
-			f.Statement = oneLine(sql[span.first:span.end])
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // span is a statement's place in the file: from the end of the previous
 // statement (start, so leading comments are inside), its first token
 // (first), to its end (end, before the semicolon).
 type span struct{ start, first, end int }
 
-func stmtSpan(sql string, raw *pg.RawStmt, comments []comment) span {
-	start := int(raw.StmtLocation)
-	end := len(sql)
-	if raw.StmtLen > 0 {
-		end = min(start+int(raw.StmtLen), len(sql))
-	}
+// newSpan is the span from start to end, its first token found by skipping
+// white space and comments.
+func newSpan(sql string, start, end int, comments []comment) span {
+	end = min(max(end, 0), len(sql))
 	start = min(max(start, 0), end)
 	first := start
 	for first < end {
@@ -166,7 +180,7 @@ func stmtSpan(sql string, raw *pg.RawStmt, comments []comment) span {
 		skipped := false
 		for _, c := range comments {
 			if c.start == first {
-				first = min(c.end, end)
+				first = min(max(c.end, first+1), end)
 				skipped = true
 				break
 			}
@@ -203,113 +217,6 @@ func allowedRules(sql string, sp span, comments []comment, semicolons []int, lin
 		}
 	}
 	return allowed
-}
-
-// check returns the findings for one statement (File, Line, Statement are
-// filled in by the caller) and records tables it creates.
-func (l *linter) check(n *pg.Node) []Finding {
-	var out []Finding
-	add := func(rule, detail string) { out = append(out, Finding{Rule: rule, Detail: detail}) }
-	switch {
-	case n.GetCreateStmt() != nil:
-		l.created[relName(n.GetCreateStmt().GetRelation())] = true
-	case n.GetCreateTableAsStmt() != nil:
-		if into := n.GetCreateTableAsStmt().GetInto(); into != nil {
-			l.created[relName(into.GetRel())] = true
-		}
-	case n.GetDropStmt() != nil:
-		d := n.GetDropStmt()
-		if d.GetRemoveType() != pg.ObjectType_OBJECT_TABLE {
-			break
-		}
-		for _, obj := range d.GetObjects() {
-			name := listName(obj)
-			if !l.created[name] {
-				add(DropTable, "drops table "+name)
-			}
-		}
-	case n.GetRenameStmt() != nil:
-		r := n.GetRenameStmt()
-		table := relName(r.GetRelation())
-		if l.created[table] {
-			break
-		}
-		switch r.GetRenameType() {
-		case pg.ObjectType_OBJECT_TABLE:
-			add(RenameTable, fmt.Sprintf("renames table %s to %s", table, r.GetNewname()))
-		case pg.ObjectType_OBJECT_COLUMN:
-			add(RenameColumn, fmt.Sprintf("renames column %s.%s to %s", table, r.GetSubname(), r.GetNewname()))
-		}
-	case n.GetAlterTableStmt() != nil:
-		a := n.GetAlterTableStmt()
-		table := relName(a.GetRelation())
-		if a.GetObjtype() != pg.ObjectType_OBJECT_TABLE || l.created[table] {
-			break
-		}
-		for _, c := range a.GetCmds() {
-			cmd := c.GetAlterTableCmd()
-			if cmd == nil {
-				continue
-			}
-			switch cmd.GetSubtype() {
-			case pg.AlterTableType_AT_DropColumn:
-				add(DropColumn, fmt.Sprintf("drops column %s.%s", table, cmd.GetName()))
-			case pg.AlterTableType_AT_AlterColumnType:
-				add(AlterColumnType, fmt.Sprintf("changes the type of column %s.%s", table, cmd.GetName()))
-			case pg.AlterTableType_AT_ColumnDefault:
-				if cmd.GetDef() == nil {
-					add(DropDefault, fmt.Sprintf("drops the default of column %s.%s", table, cmd.GetName()))
-				}
-			case pg.AlterTableType_AT_AddColumn:
-				if col := cmd.GetDef().GetColumnDef(); col != nil && notNullWithoutDefault(col) {
-					add(AddColumnNotNull, fmt.Sprintf("adds column %s.%s NOT NULL without a default", table, col.GetColname()))
-				}
-			}
-		}
-	case n.GetIndexStmt() != nil:
-		ix := n.GetIndexStmt()
-		table := relName(ix.GetRelation())
-		if !ix.GetConcurrent() && !l.created[table] {
-			add(IndexNotConcurrent, "indexes existing table "+table+" without CONCURRENTLY")
-		}
-	}
-	return out
-}
-
-func notNullWithoutDefault(col *pg.ColumnDef) bool {
-	notNull := col.GetIsNotNull()
-	filled := col.GetRawDefault() != nil || col.GetIdentity() != "" || col.GetGenerated() != ""
-	for _, c := range col.GetConstraints() {
-		switch c.GetConstraint().GetContype() {
-		case pg.ConstrType_CONSTR_NOTNULL, pg.ConstrType_CONSTR_PRIMARY:
-			notNull = true
-		case pg.ConstrType_CONSTR_DEFAULT, pg.ConstrType_CONSTR_IDENTITY, pg.ConstrType_CONSTR_GENERATED:
-			filled = true
-		}
-	}
-	return notNull && !filled
-}
-
-func relName(r *pg.RangeVar) string {
-	if r == nil {
-		return ""
-	}
-	if r.GetSchemaname() != "" && r.GetSchemaname() != "public" {
-		return r.GetSchemaname() + "." + r.GetRelname()
-	}
-	return r.GetRelname()
-}
-
-// listName reads a DROP TABLE object: a list of name parts.
-func listName(n *pg.Node) string {
-	var parts []string
-	for _, p := range n.GetList().GetItems() {
-		parts = append(parts, p.GetString_().GetSval())
-	}
-	if len(parts) == 2 && parts[0] == "public" {
-		parts = parts[1:]
-	}
-	return strings.Join(parts, ".")
 }
 
 // lineIndex turns byte offsets into 1-based line numbers.

@@ -69,15 +69,15 @@ func TestRules(t *testing.T) {
 			"CREATE INDEX users_email ON users (email); /* slipway:allow create-index-not-concurrently */"},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
-			got := sqllint.Lint([]sqllint.Source{{Name: "0002_x.up.sql", SQL: tc.positive}})
+			got := sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "0002_x.up.sql", SQL: tc.positive}})
 			require.Equal(t, []string{tc.rule}, rules(got), "positive: %s", tc.positive)
 			assert.Equal(t, "0002_x.up.sql", got[0].File)
 			assert.Equal(t, 1, got[0].Line)
 			assert.Equal(t, strings.TrimSuffix(tc.positive, ";"), got[0].Statement)
 			assert.Contains(t, got[0].String(), "safer: "+sqllint.Advice[tc.rule])
 
-			assert.Empty(t, sqllint.Lint([]sqllint.Source{{Name: "s.sql", SQL: tc.safe}}), "safe: %s", tc.safe)
-			assert.Empty(t, sqllint.Lint([]sqllint.Source{{Name: "a.sql", SQL: tc.allowedBy}}), "allowed: %s", tc.allowedBy)
+			assert.Empty(t, sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "s.sql", SQL: tc.safe}}), "safe: %s", tc.safe)
+			assert.Empty(t, sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "a.sql", SQL: tc.allowedBy}}), "allowed: %s", tc.allowedBy)
 		})
 	}
 }
@@ -90,7 +90,7 @@ ALTER TABLE users DROP COLUMN b;
 ALTER TABLE users RENAME COLUMN c TO d; -- slipway:allow drop-column
 DROP TABLE old_things;
 `
-	got := sqllint.Lint([]sqllint.Source{{Name: "0003_x.up.sql", SQL: sql}})
+	got := sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "0003_x.up.sql", SQL: sql}})
 	require.Len(t, got, 3)
 	assert.Equal(t, sqllint.DropColumn, got[0].Rule)
 	assert.Equal(t, 4, got[0].Line, "b's finding names b's line")
@@ -102,7 +102,7 @@ DROP TABLE old_things;
 }
 
 func TestTablesCreatedInPendingFilesAreNew(t *testing.T) {
-	got := sqllint.Lint([]sqllint.Source{
+	got := sqllint.Lint(sqllint.Postgres, []sqllint.Source{
 		{Name: "0004_a.up.sql", SQL: "CREATE TABLE drafts (id bigint, body text);"},
 		{Name: "0005_b.up.sql", SQL: "CREATE INDEX drafts_body ON drafts (body);\nALTER TABLE drafts ADD COLUMN state text NOT NULL;\nCREATE INDEX users_name ON users (name);"},
 	})
@@ -112,14 +112,80 @@ func TestTablesCreatedInPendingFilesAreNew(t *testing.T) {
 }
 
 func TestParseErrorIsAFinding(t *testing.T) {
-	got := sqllint.Lint([]sqllint.Source{{Name: "0006_bad.up.sql", SQL: "SELECT 1;\n\nALTER TABLE users DROPP COLUMN x;"}})
+	got := sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "0006_bad.up.sql", SQL: "SELECT 1;\n\nALTER TABLE users DROPP COLUMN x;"}})
 	require.Len(t, got, 1)
 	assert.Equal(t, sqllint.ParseError, got[0].Rule)
 	assert.Equal(t, 3, got[0].Line)
 	assert.Contains(t, got[0].Detail, "syntax error")
 	// a parse error cannot be allowed away
-	got = sqllint.Lint([]sqllint.Source{{Name: "x.sql", SQL: "-- slipway:allow parse-error\nDROPP TABLE x;"}})
+	got = sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "x.sql", SQL: "-- slipway:allow parse-error\nDROPP TABLE x;"}})
 	assert.Equal(t, []string{sqllint.ParseError}, rules(got))
+}
+
+func TestMySQLRules(t *testing.T) {
+	for _, tc := range []struct {
+		rule      string
+		positive  string
+		safe      string
+		allowedBy string
+	}{
+		{sqllint.DropTable,
+			"DROP TABLE `users`;",
+			"DROP TEMPORARY TABLE scratch;",
+			"# slipway:allow drop-table\nDROP TABLE users;"},
+		{sqllint.DropColumn,
+			"ALTER TABLE users DROP COLUMN email;",
+			"ALTER TABLE users DROP INDEX users_email;",
+			"ALTER TABLE users DROP COLUMN email; -- slipway:allow drop-column"},
+		{sqllint.RenameTable,
+			"RENAME TABLE users TO people;",
+			"CREATE TABLE people LIKE users;",
+			"/* slipway:allow rename-table */ RENAME TABLE users TO people;"},
+		{sqllint.RenameTable,
+			"ALTER TABLE users RENAME TO people;",
+			"ALTER TABLE users COMMENT 'people';",
+			"-- slipway:allow rename-table\nALTER TABLE users RENAME TO people;"},
+		{sqllint.RenameColumn,
+			"ALTER TABLE users RENAME COLUMN email TO mail;",
+			"ALTER TABLE users ADD COLUMN mail varchar(255);",
+			"ALTER TABLE users RENAME COLUMN email TO mail; -- slipway:allow rename-column"},
+		{sqllint.AlterColumnType,
+			"ALTER TABLE users MODIFY COLUMN age bigint;",
+			"ALTER TABLE users ADD COLUMN age_big bigint;",
+			"-- slipway:allow alter-column-type\nALTER TABLE users MODIFY age bigint;"},
+		{sqllint.AddColumnNotNull,
+			"ALTER TABLE users ADD COLUMN role varchar(20) NOT NULL;",
+			"ALTER TABLE users ADD COLUMN role varchar(20) NOT NULL DEFAULT 'user';",
+			"-- slipway:allow add-column-not-null\nALTER TABLE users ADD COLUMN role varchar(20) NOT NULL;"},
+		{sqllint.DropDefault,
+			"ALTER TABLE users ALTER COLUMN role DROP DEFAULT;",
+			"ALTER TABLE users ALTER COLUMN role SET DEFAULT 'member';",
+			"ALTER TABLE users ALTER COLUMN role DROP DEFAULT; # slipway:allow drop-default"},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			got := sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "0002_x.up.sql", SQL: tc.positive}})
+			require.Equal(t, []string{tc.rule}, rules(got), "positive: %s", tc.positive)
+			assert.Equal(t, 1, got[0].Line)
+			assert.Equal(t, strings.TrimSuffix(tc.positive, ";"), got[0].Statement)
+			assert.Empty(t, sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "s.sql", SQL: tc.safe}}), "safe: %s", tc.safe)
+			assert.Empty(t, sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "a.sql", SQL: tc.allowedBy}}), "allowed: %s", tc.allowedBy)
+		})
+	}
+}
+
+func TestMySQLFiles(t *testing.T) {
+	sql := "CREATE TABLE drafts (id bigint, body text);\n" +
+		"ALTER TABLE drafts DROP COLUMN body;\n" +
+		"CREATE INDEX users_name ON users (name); -- InnoDB builds it online\n" +
+		"INSERT INTO notes VALUES ('a;b');\n" +
+		"ALTER TABLE users CHANGE email mail varchar(255);\n"
+	got := sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "0007.up.sql", SQL: sql}})
+	require.Equal(t, []string{sqllint.RenameColumn, sqllint.AlterColumnType}, rules(got))
+	assert.Equal(t, 5, got[0].Line, "the ';' inside the string does not end a statement")
+
+	got = sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "0008.up.sql", SQL: "SELECT 1;\nALTER TABLE users DROPP COLUMN x;"}})
+	require.Equal(t, []string{sqllint.ParseError}, rules(got))
+	assert.Equal(t, 2, got[0].Line)
 }
 
 func FuzzLint(f *testing.F) {
@@ -135,17 +201,22 @@ func FuzzLint(f *testing.F) {
 		";;;",
 		"",
 		"\xff\xfe",
+		"ALTER TABLE `users` CHANGE `a` `b` int NOT NULL; # slipway:allow rename-column",
+		"/*!50001 DROP TABLE x */;",
+		"SELECT \"unterminated",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
 		lines := strings.Count(sql, "\n") + 1
-		for _, fd := range sqllint.Lint([]sqllint.Source{{Name: "f.sql", SQL: sql}}) {
-			if fd.Line < 1 || fd.Line > lines {
-				t.Fatalf("finding %s on line %d of %d", fd.Rule, fd.Line, lines)
-			}
-			if _, ok := sqllint.Advice[fd.Rule]; !ok {
-				t.Fatalf("unknown rule %q", fd.Rule)
+		for _, d := range []sqllint.Dialect{sqllint.Postgres, sqllint.MySQL} {
+			for _, fd := range sqllint.Lint(d, []sqllint.Source{{Name: "f.sql", SQL: sql}}) {
+				if fd.Line < 1 || fd.Line > lines {
+					t.Fatalf("%s: finding %s on line %d of %d", d, fd.Rule, fd.Line, lines)
+				}
+				if _, ok := sqllint.Advice[fd.Rule]; !ok {
+					t.Fatalf("%s: unknown rule %q", d, fd.Rule)
+				}
 			}
 		}
 	})

@@ -77,27 +77,31 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 func lintCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "lint",
-		Usage:     "flag pending PostgreSQL migrations that break the release still running",
+		Usage:     "flag pending SQL migrations that break the release still running",
 		UsageText: "migrate lint --sql-dir DIR [--since VERSION]",
-		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql with PostgreSQL's parser and flags statements the
+		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql (PostgreSQL with PostgreSQL's own parser, MySQL and
+MariaDB with Vitess's) and flags statements the
 previous release's code cannot live with while they apply. Each finding names the file,
 line, statement and a safer (expand/contract) pattern. A "-- slipway:allow <rule>"
 comment on the statement accepts it. Findings exit 1.
 
 Pending means: above --since; else, with a --database-url (or DATABASE_URL), above the
-version recorded in --migrations-table; else every file. Tables created by the linted
-files themselves are new, so changing them is fine. PostgreSQL SQL only: a mysql:// URL
-is refused.
+version recorded in --migrations-table (read only); else every file. Tables created by the
+linted files themselves are new, so changing them is fine. create-index-not-concurrently
+is PostgreSQL's (InnoDB builds secondary indexes online).
 
 Rules: %s`, strings.Join(sqllint.Rules(), ", ")),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "sql-dir", EnvVars: stepcli.Env("sql-dir"), Required: true, Usage: "the folder of NNNN_name.up.sql files"},
+			&cli.StringFlag{Name: "dialect", EnvVars: stepcli.Env("dialect"),
+				Usage: "the SQL the files are written in: postgres or mysql (default: the --database-url's, else postgres)"},
 			&cli.StringFlag{Name: "since", EnvVars: stepcli.Env("since"),
 				Usage: "the version already applied (e.g. 0041 or 0041_add_users.up.sql): lint only later files (default: ask the database, else all)"},
 		},
 		Action: func(c *cli.Context) error {
-			return migrate.Lint(migrate.LintOptions{
+			return migrate.Lint(c.Context, migrate.LintOptions{
 				Dir:             c.String("sql-dir"),
+				Dialect:         c.String("dialect"),
 				Since:           c.String("since"),
 				DatabaseURL:     c.String("database-url"),
 				MigrationsTable: c.String("migrations-table"),

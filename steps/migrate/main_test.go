@@ -533,9 +533,9 @@ func TestLint(t *testing.T) {
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "4 file(s) checked, no findings")
 
-	code, out = runMigrate(t, []string{"DATABASE_URL=" + dbs[1].url}, "lint", "--sql-dir", dir)
+	code, out = runMigrate(t, nil, "lint", "--sql-dir", dir, "--dialect", "oracle")
 	assert.Equal(t, 2, code, out)
-	assert.Contains(t, out, "lint parses PostgreSQL SQL only")
+	assert.Contains(t, out, `--dialect "oracle": want postgres or mysql`)
 
 	code, out = runMigrate(t, nil, "lint", "--sql-dir", dir, "--since", "last")
 	assert.Equal(t, 2, code, out)
@@ -543,30 +543,46 @@ func TestLint(t *testing.T) {
 }
 
 func TestLintPendingFromTheDatabase(t *testing.T) {
-	t.Parallel()
-	suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	table, users := "slipway_test_lintmig_"+suffix, "slipway_test_lintusers_"+suffix
-	h := openRaw(t, dbs[0].url)
-	t.Cleanup(func() {
-		_, _ = h.Exec("DROP TABLE IF EXISTS " + table)
-		_, _ = h.Exec("DROP TABLE IF EXISTS " + users)
-	})
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"0001_users.up.sql": "CREATE TABLE " + users + " (id bigint, email text);"})
-	code, out := runMigrate(t, nil, "--database-url", dbs[0].url, "--app", "lint-"+suffix, "--sql-dir", dir, "--migrations-table", table)
-	require.Equal(t, 0, code, out)
+	for _, db := range dbs {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			table, users := "slipway_test_lintmig_"+suffix, "slipway_test_lintusers_"+suffix
+			h := openRaw(t, db.url)
+			t.Cleanup(func() {
+				_, _ = h.Exec("DROP TABLE IF EXISTS " + table)
+				_, _ = h.Exec("DROP TABLE IF EXISTS " + users)
+			})
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{"0001_users.up.sql": "CREATE TABLE " + users + " (id bigint, email text);"})
+			env := []string{"DATABASE_URL=" + db.url}
 
-	// 0001 is applied: the database says 0002 is the pending one
-	writeFiles(t, dir, map[string]string{"0002_drop.up.sql": "ALTER TABLE " + users + " DROP COLUMN email;"})
-	code, out = runMigrate(t, []string{"DATABASE_URL=" + dbs[0].url}, "--migrations-table", table, "lint", "--sql-dir", dir)
-	assert.Equal(t, 1, code, out)
-	assert.Contains(t, out, "0002_drop.up.sql:1: drop-column: drops column "+users+".email")
-	assert.Contains(t, lastLine(out), "1 finding(s) in 1 file(s)")
+			// nothing applied, no schema table yet: every file is pending,
+			// and lint creates nothing
+			code, out := runMigrate(t, env, "--migrations-table", table, "lint", "--sql-dir", dir)
+			assert.Equal(t, 0, code, out)
+			assert.Contains(t, out, "1 file(s) checked, no findings")
+			var n int
+			require.NoError(t, h.QueryRow("SELECT count(*) FROM information_schema.tables WHERE table_name = '"+table+"'").Scan(&n))
+			assert.Zero(t, n, "lint created the schema table")
 
-	// without the database both files are pending, and the table is new
-	code, out = runMigrate(t, nil, "lint", "--sql-dir", dir)
-	assert.Equal(t, 0, code, out)
-	assert.Contains(t, out, "2 file(s) checked, no findings")
+			code, out = runMigrate(t, nil, "--database-url", db.url, "--app", "lint-"+suffix, "--sql-dir", dir, "--migrations-table", table)
+			require.Equal(t, 0, code, out)
+
+			// 0001 is applied: the database says 0002 is the pending one,
+			// and the dialect comes from the URL
+			writeFiles(t, dir, map[string]string{"0002_drop.up.sql": "ALTER TABLE " + users + " DROP COLUMN email;"})
+			code, out = runMigrate(t, env, "--migrations-table", table, "lint", "--sql-dir", dir)
+			assert.Equal(t, 1, code, out)
+			assert.Contains(t, out, "0002_drop.up.sql:1: drop-column: drops column "+users+".email")
+			assert.Contains(t, lastLine(out), "1 finding(s) in 1 file(s)")
+
+			// without the database both files are pending, and the table is new
+			code, out = runMigrate(t, nil, "lint", "--sql-dir", dir, "--dialect", db.name)
+			assert.Equal(t, 0, code, out)
+			assert.Contains(t, out, "2 file(s) checked, no findings")
+		})
+	}
 }
 
 func TestInvalidInputExits2(t *testing.T) {
