@@ -18,15 +18,31 @@ func rules(fs []sqllint.Finding) []string {
 	return r
 }
 
+// ruleCase is one rule's positive case, a safe counterpart, and the
+// positive case accepted by an allow comment.
+type ruleCase struct {
+	rule      string
+	positive  string
+	safe      string
+	allowedBy string
+}
+
+func (tc ruleCase) run(t *testing.T, d sqllint.Dialect) {
+	t.Run(tc.rule, func(t *testing.T) {
+		got := sqllint.Lint(d, []sqllint.Source{{Name: "0002_x.up.sql", SQL: tc.positive}})
+		require.Equal(t, []string{tc.rule}, rules(got), "positive: %s", tc.positive)
+		assert.Equal(t, "0002_x.up.sql", got[0].File)
+		assert.Equal(t, 1, got[0].Line)
+		assert.Equal(t, strings.TrimSuffix(tc.positive, ";"), got[0].Statement)
+		assert.Contains(t, got[0].String(), "safer: "+sqllint.Advice[tc.rule])
+
+		assert.Empty(t, sqllint.Lint(d, []sqllint.Source{{Name: "s.sql", SQL: tc.safe}}), "safe: %s", tc.safe)
+		assert.Empty(t, sqllint.Lint(d, []sqllint.Source{{Name: "a.sql", SQL: tc.allowedBy}}), "allowed: %s", tc.allowedBy)
+	})
+}
+
 func TestRules(t *testing.T) {
-	// each rule: a positive case, a safe counterpart, and the positive
-	// case accepted by an allow comment
-	for _, tc := range []struct {
-		rule      string
-		positive  string
-		safe      string
-		allowedBy string // the positive case with an allow comment
-	}{
+	for _, tc := range []ruleCase{
 		{sqllint.DropTable,
 			"DROP TABLE users;",
 			"DROP VIEW users_view;",
@@ -68,17 +84,7 @@ func TestRules(t *testing.T) {
 			"CREATE TABLE things (id int, name text);\nCREATE INDEX things_name ON things (name);",
 			"CREATE INDEX users_email ON users (email); /* slipway:allow create-index-not-concurrently */"},
 	} {
-		t.Run(tc.rule, func(t *testing.T) {
-			got := sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "0002_x.up.sql", SQL: tc.positive}})
-			require.Equal(t, []string{tc.rule}, rules(got), "positive: %s", tc.positive)
-			assert.Equal(t, "0002_x.up.sql", got[0].File)
-			assert.Equal(t, 1, got[0].Line)
-			assert.Equal(t, strings.TrimSuffix(tc.positive, ";"), got[0].Statement)
-			assert.Contains(t, got[0].String(), "safer: "+sqllint.Advice[tc.rule])
-
-			assert.Empty(t, sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "s.sql", SQL: tc.safe}}), "safe: %s", tc.safe)
-			assert.Empty(t, sqllint.Lint(sqllint.Postgres, []sqllint.Source{{Name: "a.sql", SQL: tc.allowedBy}}), "allowed: %s", tc.allowedBy)
-		})
+		tc.run(t, sqllint.Postgres)
 	}
 }
 
@@ -123,12 +129,7 @@ func TestParseErrorIsAFinding(t *testing.T) {
 }
 
 func TestMySQLRules(t *testing.T) {
-	for _, tc := range []struct {
-		rule      string
-		positive  string
-		safe      string
-		allowedBy string
-	}{
+	for _, tc := range []ruleCase{
 		{sqllint.DropTable,
 			"DROP TABLE `users`;",
 			"DROP TEMPORARY TABLE scratch;",
@@ -162,14 +163,7 @@ func TestMySQLRules(t *testing.T) {
 			"ALTER TABLE users ALTER COLUMN role SET DEFAULT 'member';",
 			"ALTER TABLE users ALTER COLUMN role DROP DEFAULT; # slipway:allow drop-default"},
 	} {
-		t.Run(tc.rule, func(t *testing.T) {
-			got := sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "0002_x.up.sql", SQL: tc.positive}})
-			require.Equal(t, []string{tc.rule}, rules(got), "positive: %s", tc.positive)
-			assert.Equal(t, 1, got[0].Line)
-			assert.Equal(t, strings.TrimSuffix(tc.positive, ";"), got[0].Statement)
-			assert.Empty(t, sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "s.sql", SQL: tc.safe}}), "safe: %s", tc.safe)
-			assert.Empty(t, sqllint.Lint(sqllint.MySQL, []sqllint.Source{{Name: "a.sql", SQL: tc.allowedBy}}), "allowed: %s", tc.allowedBy)
-		})
+		tc.run(t, sqllint.MySQL)
 	}
 }
 
