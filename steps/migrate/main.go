@@ -78,7 +78,7 @@ func lintCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "lint",
 		Usage:     "flag pending SQL migrations that break the release still running",
-		UsageText: "migrate lint --sql-dir DIR [--since VERSION]",
+		UsageText: "migrate lint --sql-dir DIR [--since VERSION | --database-url URL] [--dialect postgres|mysql]",
 		Description: fmt.Sprintf(`Parses each pending NNNN_name.up.sql (PostgreSQL with PostgreSQL's own parser, MySQL and
 MariaDB with Vitess's) and flags statements the
 previous release's code cannot live with while they apply. Each finding names the file,
@@ -93,6 +93,10 @@ is PostgreSQL's (InnoDB builds secondary indexes online).
 Rules: %s`, strings.Join(sqllint.Rules(), ", ")),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "sql-dir", EnvVars: stepcli.Env("sql-dir"), Required: true, Usage: "the folder of NNNN_name.up.sql files"},
+			&cli.StringFlag{Name: "database-url", EnvVars: append(stepcli.Env("database-url"), "DATABASE_URL"),
+				Usage: "read the pending files from this database's --migrations-table (read only)"},
+			&cli.StringFlag{Name: "migrations-table", EnvVars: stepcli.Env("migrations-table"), Value: "schema_migrations",
+				Usage: "the table --sql-dir records applied versions in"},
 			&cli.StringFlag{Name: "dialect", EnvVars: stepcli.Env("dialect"),
 				Usage: "the SQL the files are written in: postgres or mysql (default: the --database-url's, else postgres)"},
 			&cli.StringFlag{Name: "since", EnvVars: stepcli.Env("since"),

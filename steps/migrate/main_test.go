@@ -570,9 +570,9 @@ func TestLintPendingFromTheDatabase(t *testing.T) {
 			require.Equal(t, 0, code, out)
 
 			// 0001 is applied: the database says 0002 is the pending one,
-			// and the dialect comes from the URL
+			// and the dialect comes from the URL (flags after lint this time)
 			writeFiles(t, dir, map[string]string{"0002_drop.up.sql": "ALTER TABLE " + users + " DROP COLUMN email;"})
-			code, out = runMigrate(t, env, "--migrations-table", table, "lint", "--sql-dir", dir)
+			code, out = runMigrate(t, nil, "lint", "--sql-dir", dir, "--database-url", db.url, "--migrations-table", table)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, out, "0002_drop.up.sql:1: drop-column: drops column "+users+".email")
 			assert.Contains(t, lastLine(out), "1 finding(s) in 1 file(s)")
