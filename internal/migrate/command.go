@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -68,7 +69,13 @@ func (c Command) Run(ctx context.Context) error {
 
 	name := c.Args[0]
 	cmd := exec.Command(name, c.Args[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: if migrate itself is killed (SIGKILL, OOM), the server
+	// drops the lock with the connection, so the command must die too
+	// rather than go on migrating unlocked. The kernel ties it to the
+	// thread that started the command: keep this goroutine on it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, stderr := newLineWriter(c.Stdout), newLineWriter(c.Stderr)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// output pipes held open by a grandchild must not hold Run up

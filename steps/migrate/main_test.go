@@ -366,6 +366,31 @@ while :; do sleep 0.05; done`
 	}
 }
 
+func TestMigrateKilledTakesTheCommandAndLockWithIt(t *testing.T) {
+	for _, db := range dbs {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			key := uniqueKey(t)
+			pidFile := filepath.Join(dir, "pid")
+			p := start(t, nil, "--database-url", db.url, "--lock-key", key, "--", "sh", "-c", `echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 30`, "sh", pidFile)
+			waitFile(t, pidFile, p)
+			pid, err := strconv.Atoi(strings.TrimSpace(string(must(os.ReadFile(pidFile)))))
+			require.NoError(t, err)
+			require.NoError(t, p.cmd.Process.Kill()) // SIGKILL: no clean-up in migrate
+			code, _ := p.wait(t)
+			assert.Equal(t, -1, code)
+			// the command does not go on migrating without the lock
+			require.Eventually(t, func() bool {
+				st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				return err != nil || strings.Contains(string(st), ") Z ")
+			}, 10*time.Second, 20*time.Millisecond, "the command outlived migrate")
+			// and the server dropped the lock with migrate's connection
+			lockFree(t, db, key)
+		})
+	}
+}
+
 func TestGracePeriodAndTimeout(t *testing.T) {
 	db := dbs[0]
 	t.Parallel()
