@@ -31,8 +31,7 @@ GET_LOCK) so that migrations of one app never run at once, then either runs COMM
 applies the pending NNNN_name.up.sql files of --sql-dir. The lock is released whatever
 happens. Exit 0 done, 1 failed (a retry may help), 2 invalid flags or URL.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "database-url", EnvVars: append(stepcli.Env("database-url"), "DATABASE_URL"),
-				Usage: "postgres://user:pass@host:5432/db or mysql://user:pass@host:3306/db (the password is never printed)"},
+			databaseURLFlag("postgres://user:pass@host:5432/db or mysql://user:pass@host:3306/db (the password is never printed)"),
 			&cli.StringFlag{Name: "app", EnvVars: stepcli.Env("app"), Usage: "the app whose migrations these are; the default lock key"},
 			&cli.StringFlag{Name: "lock-key", EnvVars: stepcli.Env("lock-key"), Usage: "what to lock on (default: --app); migrations with the same key on one database never overlap"},
 			&cli.StringFlag{Name: "lock", EnvVars: stepcli.Env("lock"), Value: "database",
@@ -45,8 +44,7 @@ happens. Exit 0 done, 1 failed (a retry may help), 2 invalid flags or URL.`,
 				Usage: "how long the command has after SIGTERM/SIGINT before it is killed"},
 			&cli.StringFlag{Name: "sql-dir", EnvVars: stepcli.Env("sql-dir"),
 				Usage: "apply the pending NNNN_name.up.sql files of this folder instead of running a command"},
-			&cli.StringFlag{Name: "migrations-table", EnvVars: stepcli.Env("migrations-table"), Value: "schema_migrations",
-				Usage: "the table --sql-dir records applied versions in"},
+			migrationsTableFlag(),
 			&cli.BoolFlag{Name: "dry-run", EnvVars: stepcli.Env("dry-run"),
 				Usage: "wait for the database and print what would run (the command, or the pending files), without locking or migrating"},
 			&cli.StringFlag{Name: "outputs-dir", EnvVars: stepcli.Env("outputs-dir"),
@@ -93,10 +91,8 @@ is PostgreSQL's (InnoDB builds secondary indexes online).
 Rules: %s`, strings.Join(sqllint.Rules(), ", ")),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "sql-dir", EnvVars: stepcli.Env("sql-dir"), Required: true, Usage: "the folder of NNNN_name.up.sql files"},
-			&cli.StringFlag{Name: "database-url", EnvVars: append(stepcli.Env("database-url"), "DATABASE_URL"),
-				Usage: "read the pending files from this database's --migrations-table (read only)"},
-			&cli.StringFlag{Name: "migrations-table", EnvVars: stepcli.Env("migrations-table"), Value: "schema_migrations",
-				Usage: "the table --sql-dir records applied versions in"},
+			databaseURLFlag("read the pending files from this database's --migrations-table (read only)"),
+			migrationsTableFlag(),
 			&cli.StringFlag{Name: "dialect", EnvVars: stepcli.Env("dialect"),
 				Usage: "the SQL the files are written in: postgres or mysql (default: the --database-url's, else postgres)"},
 			&cli.StringFlag{Name: "since", EnvVars: stepcli.Env("since"),
@@ -112,4 +108,14 @@ Rules: %s`, strings.Join(sqllint.Rules(), ", ")),
 			}, c.App.Writer, slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		},
 	}
+}
+
+// databaseURLFlag is --database-url, also read from DATABASE_URL.
+func databaseURLFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "database-url", EnvVars: append(stepcli.Env("database-url"), "DATABASE_URL"), Usage: usage}
+}
+
+func migrationsTableFlag() cli.Flag {
+	return &cli.StringFlag{Name: "migrations-table", EnvVars: stepcli.Env("migrations-table"), Value: "schema_migrations",
+		Usage: "the table --sql-dir records applied versions in"}
 }
