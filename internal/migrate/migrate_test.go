@@ -1,0 +1,193 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/redact"
+)
+
+// recordingWriter keeps each Write separately.
+type recordingWriter struct{ writes []string }
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, string(p))
+	return len(p), nil
+}
+
+func TestLineWriterPassesWholeLines(t *testing.T) {
+	rec := &recordingWriter{}
+	lw := newLineWriter(rec)
+	for _, chunk := range []string{"hel", "lo wor", "ld\nsecond", " line\nthird\nfour", "th"} {
+		n, err := lw.Write([]byte(chunk))
+		require.NoError(t, err)
+		assert.Equal(t, len(chunk), n)
+	}
+	lw.flush()
+	assert.Equal(t, []string{"hello world\n", "second line\n", "third\n", "fourth\n"}, rec.writes)
+}
+
+func TestLineWriterKeepsSecretsWhole(t *testing.T) {
+	// a secret split across two pipe reads is still masked
+	red := &redact.Redactor{}
+	red.Add("s3cr3t-value")
+	var out bytes.Buffer
+	lw := newLineWriter(red.Writer(&out))
+	_, _ = lw.Write([]byte("url postgres://u:s3cr"))
+	_, _ = lw.Write([]byte("3t-value@db/x\n"))
+	lw.flush()
+	assert.Equal(t, "url postgres://u:***@db/x\n", out.String())
+}
+
+func TestCommand(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		timeout  time.Duration
+		wantCode int
+		wantErr  string
+		wantOut  string
+	}{
+		{"success, env passed through", []string{"sh", "-c", "echo $SLIPWAY_TEST_MARK"}, 0, 0, "", "mark-42\n"},
+		{"failure", []string{"sh", "-c", "echo partial; exit 3"}, 0, exitcode.Failed, "exited with status 3", "partial\n"},
+		{"timeout", []string{"sleep", "10"}, 200 * time.Millisecond, exitcode.Failed, "was killed by terminated", ""},
+		{"not found", []string{"/no/such/migrate-command"}, 0, exitcode.Invalid, "start command /no/such/migrate-command", ""},
+		{"empty", nil, 0, exitcode.Invalid, "no command given", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SLIPWAY_TEST_MARK", "mark-42")
+			var out bytes.Buffer
+			err := Command{Args: tc.args, Stdout: &out, Stderr: &out, Timeout: tc.timeout, GracePeriod: time.Second, Log: log}.Run(context.Background())
+			assert.Equal(t, tc.wantCode, exitcode.Code(err), "%v", err)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+			}
+			assert.Equal(t, tc.wantOut, out.String())
+		})
+	}
+}
+
+func TestCommandKillsWhatItLeftBehind(t *testing.T) {
+	// the command exits, leaving a background process in its group
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	err := Command{Args: []string{"sh", "-c", `sleep 30 & echo $! > "$1"`, "sh", pidFile}, GracePeriod: time.Second, Log: slog.New(slog.DiscardHandler)}.Run(context.Background())
+	require.NoError(t, err)
+	b, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid := strings.TrimSpace(string(b))
+	// the group was SIGKILLed: the leftover is gone (or a zombie reaped by init)
+	require.Eventually(t, func() bool {
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		return err != nil || strings.Contains(string(st), ") Z ")
+	}, 5*time.Second, 20*time.Millisecond)
+}
+
+func TestCommandStopsWhenCancelled(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	cmd := Command{Args: []string{"sleep", "10"}, GracePeriod: time.Second, Log: log}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("shutting down"))
+	err := cmd.Run(ctx)
+	require.ErrorContains(t, err, "command sleep not started: shutting down")
+	assert.Equal(t, exitcode.Failed, exitcode.Code(err))
+
+	ctx, cancel = context.WithCancelCause(context.Background())
+	time.AfterFunc(100*time.Millisecond, func() { cancel(errors.New("shutting down")) })
+	err = cmd.Run(ctx)
+	require.ErrorContains(t, err, "command sleep was killed by terminated")
+	assert.Contains(t, err.Error(), "stopped: shutting down")
+}
+
+func TestReadDir(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   []string
+		want    []string
+		wantErr string
+	}{
+		{"ordered by version, downs and other files skipped",
+			[]string{"10_c.up.sql", "2_b.up.sql", "0001_a.up.sql", "0001_a.down.sql", "README.md"},
+			[]string{"0001_a.up.sql", "2_b.up.sql", "10_c.up.sql"}, ""},
+		{"misnamed", []string{"0001_a.up.sql", "add_users.sql"}, nil, "add_users.sql is not named"},
+		{"duplicate version", []string{"0001_a.up.sql", "1_b.up.sql"}, nil, "have the same version 1"},
+		{"empty", []string{"README.md"}, nil, "has no NNNN_name.up.sql files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("SELECT 1;"), 0o644))
+			}
+			got, err := ReadDir(dir)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				assert.Equal(t, exitcode.Invalid, exitcode.Code(err))
+				return
+			}
+			require.NoError(t, err)
+			var names []string
+			for _, f := range got {
+				names = append(names, f.Name)
+			}
+			assert.Equal(t, tc.want, names)
+		})
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for in, want := range map[string]uint64{"0041": 41, "41": 41, "0041_add_users.up.sql": 41, " 7 ": 7} {
+		got, err := ParseVersion(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "v41", "latest", "-1"} {
+		_, err := ParseVersion(in)
+		assert.Error(t, err, in)
+	}
+}
+
+func TestPasswordOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:p%zz@h:port/x": "p%zz",
+		"mysql://u:a@b@h/x":          "a@b",
+		"postgres://u@h/x":           "",
+		"no url at all":              "",
+		"//u:pw@h":                   "pw",
+	} {
+		assert.Equal(t, want, passwordOf(in), in)
+	}
+}
+
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"0041", "0041_x.up.sql", "", "99999999999999999999999", "1_a.down.sql"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseVersion(s)
+		if err != nil {
+			return
+		}
+		// the version is the input's number: it reads back the same
+		back, err := ParseVersion(strconv.FormatUint(v, 10))
+		if err != nil || back != v {
+			t.Fatalf("%q gave %d, which reads back as %d (%v)", s, v, back, err)
+		}
+		if !strings.Contains(s, strconv.FormatUint(v, 10)) && !strings.Contains(s, "0") {
+			t.Fatalf("%q gave %d, a number not in it", s, v)
+		}
+	})
+}
