@@ -210,3 +210,17 @@ func validTag(s string) bool {
 	}
 	return true
 }
+
+func BenchmarkParseAndSet(b *testing.B) {
+	src := []byte("# frontend in staging\nimage_tag: v1795 # set by CI\nautomatic_deploys_enabled: true\npromote_deployment: true\n")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		f, err := Parse(src, DefaultKeys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Set("v1796", true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
