@@ -75,6 +75,9 @@ func ParseDestination(s string) (Destination, error) {
 	}
 	switch u.Scheme {
 	case "s3":
+		if u.Host == "" {
+			return Destination{}, fmt.Errorf("destination %q: %s", s, want)
+		}
 		if !bucketName.MatchString(u.Host) || strings.Contains(u.Host, "..") {
 			return Destination{}, fmt.Errorf("destination %q: %q is not a valid bucket name", s, u.Host)
 		}
