@@ -11,6 +11,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/slipway-deploy/slipway/internal/assets"
 )
@@ -50,14 +52,16 @@ type Destination struct {
 	Dir    string // file: absolute, clean
 }
 
+// String is the destination as a URL, escaped where needed.
 func (d Destination) String() string {
 	if d.Scheme == "file" {
-		return "file://" + d.Dir
+		return (&url.URL{Scheme: "file", Path: d.Dir}).String()
 	}
-	if d.Prefix == "" {
-		return "s3://" + d.Bucket + "/"
+	p := "/"
+	if d.Prefix != "" {
+		p = "/" + d.Prefix + "/"
 	}
-	return "s3://" + d.Bucket + "/" + d.Prefix + "/"
+	return (&url.URL{Scheme: "s3", Host: d.Bucket, Path: p}).String()
 }
 
 // bucketName follows S3's naming rules for new buckets (lowercase, 3-63).
@@ -72,6 +76,9 @@ func ParseDestination(s string) (Destination, error) {
 	}
 	if u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#") {
 		return Destination{}, fmt.Errorf("destination %q: %s (no query, fragment or user)", s, want)
+	}
+	if strings.IndexFunc(u.Path, unicode.IsControl) >= 0 || !utf8.ValidString(u.Path) {
+		return Destination{}, fmt.Errorf("destination %q: control characters or invalid UTF-8 in the path", s)
 	}
 	switch u.Scheme {
 	case "s3":
@@ -96,9 +103,6 @@ func ParseDestination(s string) (Destination, error) {
 		}
 		if !strings.HasPrefix(u.Path, "/") || path.Clean(u.Path) == "/" {
 			return Destination{}, fmt.Errorf("destination %q: file URLs name an absolute folder other than /: file:///DIR", s)
-		}
-		if strings.ContainsRune(u.Path, 0) {
-			return Destination{}, fmt.Errorf("destination %q: %s", s, want)
 		}
 		return Destination{Scheme: "file", Dir: path.Clean(u.Path)}, nil
 	}
