@@ -57,11 +57,26 @@ func Publish(ctx context.Context, o Options) (Result, error) {
 		return res, exitcode.AsInvalid(err)
 	}
 	o.Policy.PartSize = o.Store.PartSize()
+	// List the destination while the tree is hashed: both take a while.
+	listCtx, stopList := context.WithCancel(ctx)
+	defer stopList()
+	type listing struct {
+		objs map[string]assetstore.Object
+		err  error
+	}
+	listed := make(chan listing, 1)
+	go func() {
+		objs, err := o.Store.List(listCtx)
+		listed <- listing{objs, err}
+	}()
 	all, err := inspectAll(ctx, o.Policy, files)
 	if err != nil {
+		stopList()
+		<-listed
 		return res, err
 	}
-	remote, err := o.Store.List(ctx)
+	l := <-listed
+	remote, err := l.objs, l.err
 	if err != nil {
 		if errors.Is(err, assetstore.ErrNoBucket) {
 			return res, exitcode.AsInvalid(err)
