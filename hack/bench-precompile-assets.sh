@@ -72,7 +72,7 @@ for c in $SWEEP; do
 	for rep in $(seq "$REPS"); do
 		mb "sweep-$c-$rep"
 		measure "pa-c$c-fresh" "${pa[@]}" --concurrency "$c" --source-dir "$work/tree" --destination "s3://sweep-$c-$rep/assets"
-		measure s5-fresh-sweep "${s5[@]}" sync "$work/tree/" "s3://sweep-$c-$rep/s5/"
+		measure "s5-c$c-fresh" "${s5[@]}" sync "$work/tree/" "s3://sweep-$c-$rep/s5/"
 		rm -rf "$work/gw/sweep-$c-$rep"
 	done
 done
@@ -107,6 +107,6 @@ END {
 	if (median("aws-fresh") > 0) printf "- fresh upload: precompile-assets / aws s3 sync = %.2f\n", median("pa-fresh") / median("aws-fresh")
 	if (median("s5-rerun") > 0) printf "- no-change re-run: precompile-assets / s5cmd sync = %.2f\n", median("pa-rerun") / median("s5-rerun")
 	if (median("aws-rerun") > 0) printf "- no-change re-run: precompile-assets / aws s3 sync = %.2f\n", median("pa-rerun") / median("aws-rerun")
-	for (i = 1; i <= k; i++) if (order[i] ~ /^pa-c[0-9]+-fresh$/) printf "- --concurrency %s fresh: / s5cmd sync (same run) = %.2f\n", substr(order[i], 5, length(order[i]) - 10), median(order[i]) / median("s5-fresh-sweep")
+	for (i = 1; i <= k; i++) if (order[i] ~ /^pa-c[0-9]+-fresh$/) { c = substr(order[i], 5, length(order[i]) - 10); printf "- --concurrency %s fresh: precompile-assets / s5cmd sync (runs paired with it) = %.2f\n", c, median(order[i]) / median("s5-c" c "-fresh") }
 	if (median("s5-big-fresh") > 0) printf "- %d x %d MiB fresh: precompile-assets / s5cmd sync = %.2f\n", bigf, bigm, median("pa-big-fresh") / median("s5-big-fresh")
 }' "$results"

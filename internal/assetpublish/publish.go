@@ -78,7 +78,7 @@ func Publish(ctx context.Context, o Options) (Result, error) {
 	l := <-listed
 	remote, err := l.objs, l.err
 	if err != nil {
-		if errors.Is(err, assetstore.ErrNoBucket) {
+		if errors.Is(err, assetstore.ErrNoBucket) || errors.Is(err, assetstore.ErrRefused) {
 			return res, exitcode.AsInvalid(err)
 		}
 		return res, err

@@ -229,12 +229,19 @@ func (s *S3) Put(ctx context.Context, a assets.Asset) error {
 	return nil
 }
 
-// classify marks a missing bucket with ErrNoBucket.
+// classify marks a missing bucket with ErrNoBucket and refused credentials,
+// signatures or regions with ErrRefused.
 func classify(err error) error {
 	var nsb *types.NoSuchBucket
 	var api smithy.APIError
 	if errors.As(err, &nsb) || (errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket") {
 		return fmt.Errorf("%w: %w", ErrNoBucket, err)
+	}
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthorizationHeaderMalformed", "InvalidToken", "ExpiredToken", "PermanentRedirect":
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
 	}
 	return err
 }

@@ -20,6 +20,10 @@ import (
 // ErrNoBucket is returned (wrapped) when the destination bucket does not exist.
 var ErrNoBucket = errors.New("bucket does not exist")
 
+// ErrRefused is returned (wrapped) when the service refuses the credentials,
+// signature or region: a configuration problem a retry does not fix.
+var ErrRefused = errors.New("credentials or region refused")
+
 // Object is what a listing says about one object at the destination.
 type Object struct {
 	// Key is relative to the destination prefix, "/"-separated.

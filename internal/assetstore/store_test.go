@@ -24,26 +24,7 @@ import (
 
 var gw *versitygw.Server
 
-func TestMain(m *testing.M) {
-	root, err := os.MkdirTemp("", "slipway-versitygw-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	gw, err = versitygw.Start(root)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start versitygw:", err)
-		os.RemoveAll(root)
-		os.Exit(1)
-	}
-	for k, v := range versitygw.Env() {
-		os.Setenv(k, v)
-	}
-	code := m.Run()
-	gw.Stop()
-	os.RemoveAll(root)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(versitygw.RunTests(m, &gw)) }
 
 func TestParseDestination(t *testing.T) {
 	cases := []struct {

@@ -182,3 +182,26 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return strings.TrimSpace(l.b.String())
 }
+
+// RunTests is a TestMain body: it starts a server in a temporary folder,
+// exports Env, stores the server in *srv, runs the tests, then stops the
+// server and removes the folder. Use: os.Exit(versitygw.RunTests(m, &gw)).
+func RunTests(m interface{ Run() int }, srv **Server) int {
+	root, err := os.MkdirTemp("", "slipway-versitygw-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(root)
+	s, err := Start(root)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start versitygw:", err)
+		return 1
+	}
+	defer s.Stop()
+	for k, v := range Env() {
+		os.Setenv(k, v)
+	}
+	*srv = s
+	return m.Run()
+}

@@ -121,7 +121,7 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	}
 	verb := "uploaded"
 	if c.Bool("dry-run") {
-		verb = "would upload"
+		verb = "would_upload"
 	}
 	rt.Log.Info("published", "destination", store.String(), verb, res.Uploaded, "skipped", res.Skipped, "bytes", res.Bytes)
 	return nil

@@ -28,26 +28,7 @@ import (
 
 var gw *versitygw.Server
 
-func TestMain(m *testing.M) {
-	root, err := os.MkdirTemp("", "slipway-versitygw-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	gw, err = versitygw.Start(root)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start versitygw:", err)
-		os.RemoveAll(root)
-		os.Exit(1)
-	}
-	for k, v := range versitygw.Env() {
-		os.Setenv(k, v)
-	}
-	code := m.Run()
-	gw.Stop()
-	os.RemoveAll(root)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(versitygw.RunTests(m, &gw)) }
 
 var bucketSeq atomic.Int64
 
@@ -137,6 +118,7 @@ func makeTree(t *testing.T, dir string, n int, seed uint64) map[string]want {
 		tree[rel] = want{body: body, contentType: k.ctype, cacheControl: cache}
 	}
 	tree[".sprockets-manifest-0f1e2d3c4b5a69788796a5b4c3d2e1f0.json"] = want{body: []byte(`{"files":{}}`), contentType: "application/json", cacheControl: shortCache}
+	tree["empty.txt"] = want{body: []byte{}, contentType: "text/plain; charset=utf-8", cacheControl: shortCache}
 	tree["manifest.json"] = want{body: []byte(`{"application.js":"application-1.js"}`), contentType: "application/json", cacheControl: shortCache}
 	tree["javascripts/manifest-legacy.json"] = want{body: []byte(`{}`), contentType: "application/json", cacheControl: shortCache}
 	writeTree(t, dir, tree)
@@ -226,25 +208,30 @@ func TestS3UploadEqualsTreeAndReRunsUploadOnlyChanges(t *testing.T) {
 	assert.Equal(t, strconv.Itoa(len(tree)), r.outputs["skipped"])
 	assert.Equal(t, before, proxy.puts(), "a no-change run sends no PUT")
 
-	// same size, other bytes: only the content hash can tell
-	var changed string
-	for k := range tree {
-		if !isManifest(k) && len(tree[k].body) > 2 {
-			changed = k
-			break
-		}
-	}
-	w := tree[changed]
-	w.body = bytes.Clone(w.body)
-	w.body[0] ^= 0x01
-	tree[changed] = w
-	writeTree(t, src, map[string]want{changed: w})
+	changeOneFile(t, src, tree)
 	before = proxy.puts()
 	r = runStep(t, s3Args(proxy.URL, bucket, "assets/frontend", src)...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "1", r.outputs["uploaded"], "one file changed")
 	assert.Equal(t, 1, proxy.puts()-before)
 	assertBucketEquals(t, bucket, "assets/frontend", tree, nil)
+}
+
+// changeOneFile flips one byte of one asset (not a manifest) in src and tree:
+// same size, other bytes, so only the content hash can tell.
+func changeOneFile(t *testing.T, src string, tree map[string]want) {
+	t.Helper()
+	for k, w := range tree {
+		if isManifest(k) || len(w.body) < 2 {
+			continue
+		}
+		w.body = bytes.Clone(w.body)
+		w.body[1] ^= 0x01
+		tree[k] = w
+		writeTree(t, src, map[string]want{k: w})
+		return
+	}
+	t.Fatal("no file to change")
 }
 
 func TestS3FaultInjectionStillCompletes(t *testing.T) {
@@ -417,18 +404,7 @@ func TestFileDestinationEqualsTreeIsIdempotentAndDeletesNothing(t *testing.T) {
 	assert.Equal(t, "0", r.outputs["uploaded"])
 	assert.Equal(t, strconv.Itoa(len(tree)), r.outputs["skipped"])
 
-	var changed string
-	for k := range tree {
-		if len(tree[k].body) > 2 {
-			changed = k
-			break
-		}
-	}
-	w := tree[changed]
-	w.body = bytes.Clone(w.body)
-	w.body[1] ^= 0x01 // same size
-	tree[changed] = w
-	writeTree(t, src, map[string]want{changed: w})
+	changeOneFile(t, src, tree)
 	r = runStep(t, args...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "1", r.outputs["uploaded"])
@@ -480,28 +456,34 @@ func TestBadInput(t *testing.T) {
 		code     int
 		message  string
 		rootSkip bool
+		env      map[string]string
 	}{
-		{"missing source dir", []string{"--source-dir", filepath.Join(good, "nope"), "--destination", "file:///tmp/x"}, 2, "does not exist", false},
-		{"empty source dir", []string{"--source-dir", t.TempDir(), "--destination", "file:///tmp/x"}, 2, "has no files", false},
-		{"source is a file", []string{"--source-dir", filepath.Join(good, "a.css"), "--destination", "file:///tmp/x"}, 2, "not a directory", false},
-		{"symlink leads outside", []string{"--source-dir", escaping, "--destination", "file:///tmp/x"}, 2, "leads outside the source dir", false},
-		{"dangling symlink", []string{"--source-dir", dangling, "--destination", "file:///tmp/x"}, 2, "symlink b.css", false},
-		{"not a regular file", []string{"--source-dir", fifo, "--destination", "file:///tmp/x"}, 2, "pipe.css is not a regular file", false},
-		{"unreadable file", []string{"--source-dir", unreadable, "--destination", "file:///tmp/x"}, 2, "could not be read, nothing uploaded", true},
-		{"unparseable destination", []string{"--source-dir", good, "--destination", "s3:/bucket"}, 2, "want s3://BUCKET/PREFIX or file:///DIR", false},
-		{"unknown scheme", []string{"--source-dir", good, "--destination", "gs://bucket/x"}, 2, "want s3://BUCKET/PREFIX or file:///DIR", false},
-		{"bad bucket name", []string{"--source-dir", good, "--destination", "s3://Bad_Bucket/x"}, 2, "not a valid bucket name", false},
-		{"relative file destination", []string{"--source-dir", good, "--destination", "file://relative/dir"}, 2, "absolute folder", false},
-		{"bucket does not exist", []string{"--source-dir", good, "--destination", "s3://no-such-bucket-here/x", "--endpoint-url", gw.URL, "--path-style"}, 2, "bucket does not exist", false},
-		{"server unreachable", []string{"--source-dir", good, "--destination", "s3://" + bucket + "/x", "--endpoint-url", closed, "--path-style", "--max-attempts", "2"}, 1, "connection refused", false},
-		{"bad manifest pattern", []string{"--source-dir", good, "--destination", "file:///tmp/x", "--manifest-pattern", "manifest[.json"}, 2, "manifest pattern", false},
-		{"bad concurrency", []string{"--source-dir", good, "--destination", "file:///tmp/x", "--concurrency", "0"}, 2, "--concurrency 0", false},
-		{"bad app", []string{"--app", "../etc", "--source-dir", good, "--destination", "file:///tmp/x"}, 2, `app "../etc"`, false},
+		{"missing source dir", []string{"--source-dir", filepath.Join(good, "nope"), "--destination", "file:///tmp/x"}, 2, "does not exist", false, nil},
+		{"empty source dir", []string{"--source-dir", t.TempDir(), "--destination", "file:///tmp/x"}, 2, "has no files", false, nil},
+		{"source is a file", []string{"--source-dir", filepath.Join(good, "a.css"), "--destination", "file:///tmp/x"}, 2, "not a directory", false, nil},
+		{"symlink leads outside", []string{"--source-dir", escaping, "--destination", "file:///tmp/x"}, 2, "leads outside the source dir", false, nil},
+		{"dangling symlink", []string{"--source-dir", dangling, "--destination", "file:///tmp/x"}, 2, "symlink b.css", false, nil},
+		{"not a regular file", []string{"--source-dir", fifo, "--destination", "file:///tmp/x"}, 2, "pipe.css is not a regular file", false, nil},
+		{"unreadable file", []string{"--source-dir", unreadable, "--destination", "file:///tmp/x"}, 2, "could not be read, nothing uploaded", true, nil},
+		{"unparseable destination", []string{"--source-dir", good, "--destination", "s3:/bucket"}, 2, "want s3://BUCKET/PREFIX or file:///DIR", false, nil},
+		{"unknown scheme", []string{"--source-dir", good, "--destination", "gs://bucket/x"}, 2, "want s3://BUCKET/PREFIX or file:///DIR", false, nil},
+		{"bad bucket name", []string{"--source-dir", good, "--destination", "s3://Bad_Bucket/x"}, 2, "not a valid bucket name", false, nil},
+		{"relative file destination", []string{"--source-dir", good, "--destination", "file://relative/dir"}, 2, "absolute folder", false, nil},
+		{"bucket does not exist", []string{"--source-dir", good, "--destination", "s3://no-such-bucket-here/x", "--endpoint-url", gw.URL, "--path-style"}, 2, "bucket does not exist", false, nil},
+		{"wrong secret key", []string{"--source-dir", good, "--destination", "s3://" + bucket + "/x", "--endpoint-url", gw.URL, "--path-style"}, 2, "credentials or region refused", false, map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong"}},
+		{"wrong region", []string{"--source-dir", good, "--destination", "s3://" + bucket + "/x", "--endpoint-url", gw.URL, "--path-style", "--region", "eu-west-2"}, 2, "credentials or region refused", false, nil},
+		{"server unreachable", []string{"--source-dir", good, "--destination", "s3://" + bucket + "/x", "--endpoint-url", closed, "--path-style", "--max-attempts", "2"}, 1, "connection refused", false, nil},
+		{"bad manifest pattern", []string{"--source-dir", good, "--destination", "file:///tmp/x", "--manifest-pattern", "manifest[.json"}, 2, "manifest pattern", false, nil},
+		{"bad concurrency", []string{"--source-dir", good, "--destination", "file:///tmp/x", "--concurrency", "0"}, 2, "--concurrency 0", false, nil},
+		{"bad app", []string{"--app", "../etc", "--source-dir", good, "--destination", "file:///tmp/x"}, 2, `app "../etc"`, false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.rootSkip && os.Geteuid() == 0 {
 				t.Skip("root reads a mode-000 file")
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
 			}
 			dst := filepath.Join(t.TempDir(), "dst")
 			args := []string{"--app", "frontend"}

@@ -36,7 +36,8 @@ type proxyEvent struct {
 	method string
 	path   string
 	query  string
-	status int // end events: the status the client got (0: connection reset)
+	status int    // end events: the status the client got (0: connection reset)
+	code   string // injected S3 error code
 }
 
 func newFaultProxy(t *testing.T, target string, rate float64, seed uint64) *faultProxy {
@@ -80,17 +81,17 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := ev
 	start.start = true
 	p.record(start)
-	switch p.pick(r) {
-	case "500", "always500":
+	fault := p.pick(r)
+	switch fault {
+	case "500", "503", "always500":
 		io.Copy(io.Discard, r.Body)
-		s3Error(w, http.StatusInternalServerError, "InternalError", "injected fault")
-		ev.status = http.StatusInternalServerError
-		p.record(ev)
-		return
-	case "503":
-		io.Copy(io.Discard, r.Body)
-		s3Error(w, http.StatusServiceUnavailable, "SlowDown", "injected fault")
-		ev.status = http.StatusServiceUnavailable
+		ev.status, ev.code = http.StatusInternalServerError, "InternalError"
+		if fault == "503" {
+			ev.status, ev.code = http.StatusServiceUnavailable, "SlowDown"
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(ev.status)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected fault</Message></Error>`, ev.code)
 		p.record(ev)
 		return
 	case "reset":
@@ -111,12 +112,6 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(sw, r)
 	ev.status = sw.status
 	p.record(ev)
-}
-
-func s3Error(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, msg)
 }
 
 type statusWriter struct {
