@@ -175,17 +175,15 @@ func ETag(a assets.Asset) string {
 	return hex.EncodeToString(sum[:]) + "-" + strconv.Itoa(len(a.PartMD5s))
 }
 
-// Same compares size and ETag; an object uploaded in parts of another size
-// (its ETag has "-N" but not ours) is compared by its md5 metadata.
+// Same compares size and ETag. When the sizes match but the ETag does not
+// (an object uploaded in parts of another size, or encrypted with SSE-KMS,
+// whose ETag is not an MD5), its md5 metadata decides.
 func (s *S3) Same(ctx context.Context, obj Object, a assets.Asset) (bool, error) {
 	if obj.Size != a.Size {
 		return false, nil
 	}
 	if strings.EqualFold(obj.ETag, ETag(a)) {
 		return true, nil
-	}
-	if !strings.Contains(obj.ETag, "-") {
-		return false, nil
 	}
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(s.cfg.Bucket),

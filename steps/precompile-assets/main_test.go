@@ -429,6 +429,20 @@ func TestCommandRunsFirstAndItsFailureFails(t *testing.T) {
 	assert.Contains(t, r.stderr, "exited with status 7")
 }
 
+func TestHelpNamesEveryFlagAndItsEnvTwin(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := stepcli.Main(step(), []string{"precompile-assets", "--help"}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	for _, flag := range []string{"app", "source-dir", "command", "destination", "endpoint-url", "region", "path-style",
+		"concurrency", "max-attempts", "cache-control", "cache-control-unfingerprinted", "manifest-pattern",
+		"encoding-siblings", "dry-run", "outputs-dir"} {
+		assert.Contains(t, stdout.String(), "--"+flag+" ", flag)
+		assert.Contains(t, stdout.String(), stepcli.Env(flag)[0], flag)
+	}
+	assert.Contains(t, stdout.String(), "--concurrency value")
+	assert.Contains(t, stdout.String(), "(default: 32)")
+}
+
 func TestBadInput(t *testing.T) {
 	good := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(good, "a.css"), []byte("a{}"), 0o644))
