@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -55,6 +56,12 @@ func step() stepcli.Step {
 }
 
 func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
+	// The SDK never prints them; masking them too costs nothing.
+	for _, env := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if v := os.Getenv(env); v != "" {
+			rt.Redactor.Add(v)
+		}
+	}
 	app := c.String("app")
 	if err := assetpublish.CheckApp(app); err != nil {
 		return err
