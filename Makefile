@@ -5,7 +5,7 @@ BIN       := bin
 STEPS     := $(notdir $(wildcard steps/*))
 TEST_TIMEOUT ?= 12m
 
-.PHONY: help build test lint bench demo clean
+.PHONY: help build test lint bench demo clean tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -15,8 +15,11 @@ build: ## build every binary into bin/
 	@for s in $(STEPS); do echo "go build -o $(BIN)/$$s ./steps/$$s"; $(GO) build -o $(BIN)/$$s ./steps/$$s || exit 1; done
 	@if [ -f plugin/main.go ]; then echo "go build -o $(BIN)/promoter ./plugin"; $(GO) build -o $(BIN)/promoter ./plugin; fi
 
-test: ## run every test (needs PostgreSQL and MariaDB: hack/services.sh starts them)
+test: tools ## run every test (needs PostgreSQL and MariaDB: hack/services.sh starts them)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+tools: ## build the servers tests need (versitygw) into .cache/tools (cached)
+	hack/tools.sh
 
 lint: ## gofmt and go vet
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -26,6 +29,7 @@ bench: ## Go benchmarks, then the peer-tool comparisons in hack/
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	hack/bench-bump-tag.sh
 	hack/bench-smoke-test.sh
+	hack/bench-precompile-assets.sh
 
 demo: ## run bump-tag against a local charts repo on built-in defaults
 	hack/demo.sh

@@ -1,0 +1,250 @@
+package assetstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/assets"
+	"github.com/slipway-deploy/slipway/internal/versitygw"
+)
+
+var gw *versitygw.Server
+
+func TestMain(m *testing.M) { os.Exit(versitygw.RunTests(m, &gw)) }
+
+func TestParseDestination(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    Destination
+		wantErr string
+	}{
+		{"s3://govuk-app-assets-integration/assets/frontend/", Destination{Scheme: "s3", Bucket: "govuk-app-assets-integration", Prefix: "assets/frontend"}, ""},
+		{"s3://bucket.with.dots/x", Destination{Scheme: "s3", Bucket: "bucket.with.dots", Prefix: "x"}, ""},
+		{"s3://bucket", Destination{Scheme: "s3", Bucket: "bucket"}, ""},
+		{"s3://bucket/", Destination{Scheme: "s3", Bucket: "bucket"}, ""},
+		{"file:///srv/assets/", Destination{Scheme: "file", Dir: "/srv/assets"}, ""},
+		{"file://localhost/srv/a/../b", Destination{Scheme: "file", Dir: "/srv/b"}, ""},
+		{"s3:/bucket", Destination{}, "want s3://BUCKET/PREFIX or file:///DIR"},
+		{"bucket/prefix", Destination{}, "want s3://BUCKET/PREFIX or file:///DIR"},
+		{"https://bucket.s3.amazonaws.com/x", Destination{}, "want s3://BUCKET/PREFIX or file:///DIR"},
+		{"s3://Bucket/x", Destination{}, "not a valid bucket name"},
+		{"s3://ab/x", Destination{}, "not a valid bucket name"},
+		{"s3://a..b/x", Destination{}, "not a valid bucket name"},
+		{"s3://bucket/a//b", Destination{}, "empty"},
+		{"s3://bucket/a/../b", Destination{}, `".."`},
+		{"s3://bucket/x?versionId=1", Destination{}, "no query"},
+		{"s3://bucket/x#frag", Destination{}, "no query"},
+		{"s3://user@bucket/x", Destination{}, "no query"},
+		{"file://relative/dir", Destination{}, "absolute folder"},
+		{"file:///", Destination{}, "other than /"},
+		{"file:relative", Destination{}, "no query"},
+		{"", Destination{}, "want s3://BUCKET/PREFIX or file:///DIR"},
+		{"s3://bucket/%zz", Destination{}, "want s3://BUCKET/PREFIX or file:///DIR"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseDestination(tc.in)
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// FuzzParseDestination: --destination is outside input. Parsing never
+// panics, and whatever it accepts prints back to a URL that parses to the
+// same destination, with no ".." or empty segment that could move a key.
+func FuzzParseDestination(f *testing.F) {
+	for _, s := range []string{"s3://bucket/prefix", "s3://b.c-d/a/b/", "file:///tmp/x", "file://localhost/a", "s3://bucket/%2e%2e/x",
+		"s3://bucket/a b/ü", "file:///a/../../b", "s3://x", "s3:///x", "file://", "s3://bucket/\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDestination(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseDestination(d.String())
+		if err != nil {
+			t.Fatalf("%q parsed to %+v, whose %q does not parse: %v", s, d, d.String(), err)
+		}
+		if again != d {
+			t.Fatalf("%q: %+v then %+v", s, d, again)
+		}
+		if d.Scheme == "s3" {
+			for _, seg := range bytes.Split([]byte(d.Prefix), []byte("/")) {
+				if d.Prefix != "" && (len(seg) == 0 || string(seg) == ".." || string(seg) == ".") {
+					t.Fatalf("%q: prefix %q has a bad segment", s, d.Prefix)
+				}
+			}
+		}
+		if d.Scheme == "file" && (d.Dir == "" || d.Dir[0] != '/' || filepath.Clean(d.Dir) != d.Dir) {
+			t.Fatalf("%q: dir %q not absolute and clean", s, d.Dir)
+		}
+	})
+}
+
+func asset(t *testing.T, dir, rel string, body []byte, partSize int64) assets.Asset {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, body, 0o644))
+	pol := assets.Policy{CacheControl: "c", CacheControlUnfingerprinted: "c", PartSize: partSize}
+	a, err := pol.Inspect(assets.File{Rel: rel, Path: p, Size: int64(len(body))}, nil)
+	require.NoError(t, err)
+	return a
+}
+
+func newS3(t *testing.T, prefix string) (*S3, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bucket := fmt.Sprintf("store-%d", rand.Uint32())
+	require.NoError(t, gw.CreateBucket(ctx, bucket))
+	s, err := NewS3(ctx, S3Config{Bucket: bucket, Prefix: prefix, EndpointURL: gw.URL, PathStyle: true, Concurrency: 4})
+	require.NoError(t, err)
+	return s, bucket
+}
+
+func TestS3MultipartObjectsCompareByETagOrMetadata(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, bucket := newS3(t, "assets/frontend")
+	dir := t.TempDir()
+	body := make([]byte, S3PartSize*2+12345) // three parts
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	big := asset(t, dir, "video/intro-0a1b2c3d4e5f.mp4", body, S3PartSize)
+	small := asset(t, dir, "a.css", []byte("a{}"), S3PartSize)
+	require.Len(t, big.PartMD5s, 3)
+	require.NoError(t, s.Put(ctx, big))
+	require.NoError(t, s.Put(ctx, small))
+
+	objs, err := s.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, objs, 2)
+	assert.Equal(t, ETag(big), objs[big.Rel].ETag, "multipart ETag predicted")
+	assert.Equal(t, hex.EncodeToString(small.MD5[:]), objs[small.Rel].ETag)
+	for _, a := range []assets.Asset{big, small} {
+		same, err := s.Same(ctx, objs[a.Rel], a)
+		require.NoError(t, err)
+		assert.True(t, same, a.Rel)
+	}
+	out, err := gw.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("assets/frontend/" + big.Rel)})
+	require.NoError(t, err)
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(body, got), "bytes of the multipart object")
+
+	// Someone else uploaded the same bytes in parts of another size: the ETag
+	// differs, the md5 metadata decides. Without it the object is re-uploaded.
+	other := manager.NewUploader(gw.Client(), func(u *manager.Uploader) { u.PartSize = 5 << 20 })
+	for _, withMeta := range []bool{true, false} {
+		key := fmt.Sprintf("assets/frontend/other-%v.mp4", withMeta)
+		in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}
+		if withMeta {
+			in.Metadata = map[string]string{"md5": hex.EncodeToString(big.MD5[:])}
+		}
+		_, err := other.Upload(ctx, in)
+		require.NoError(t, err)
+		objs, err := s.List(ctx)
+		require.NoError(t, err)
+		obj := objs[fmt.Sprintf("other-%v.mp4", withMeta)]
+		assert.NotEqual(t, ETag(big), obj.ETag)
+		a := big
+		a.Rel = obj.Key
+		same, err := s.Same(ctx, obj, a)
+		require.NoError(t, err)
+		assert.Equal(t, withMeta, same, "metadata present: %v", withMeta)
+	}
+
+	// A changed byte with the same size is not the same.
+	changed := bytes.Clone(body)
+	changed[len(changed)-1] ^= 1
+	c := asset(t, t.TempDir(), big.Rel, changed, S3PartSize)
+	same, err := s.Same(ctx, objs[big.Rel], c)
+	require.NoError(t, err)
+	assert.False(t, same)
+}
+
+func TestS3ListPaginatesAndStaysBelowPrefix(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, bucket := newS3(t, "p")
+	// 1,005 objects: more than one ListObjectsV2 page of 1,000
+	for i := 0; i < 1005; i++ {
+		_, err := gw.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprintf("p/k%04d", i)), Body: bytes.NewReader(nil)})
+		require.NoError(t, err)
+	}
+	for _, k := range []string{"pp/outside", "other/x"} {
+		_, err := gw.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: bytes.NewReader(nil)})
+		require.NoError(t, err)
+	}
+	objs, err := s.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, objs, 1005)
+	assert.Contains(t, objs, "k1004")
+}
+
+func TestS3MissingBucket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := NewS3(ctx, S3Config{Bucket: "no-such-bucket-at-all", EndpointURL: gw.URL, PathStyle: true})
+	require.NoError(t, err)
+	_, err = s.List(ctx)
+	assert.ErrorIs(t, err, ErrNoBucket)
+}
+
+func TestLocalPutIsAtomicAndListSkipsLeftovers(t *testing.T) {
+	ctx := context.Background()
+	dst := filepath.Join(t.TempDir(), "out")
+	l := &Local{Dir: dst}
+	objs, err := l.List(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, objs, "a folder not there yet is empty")
+
+	a := asset(t, t.TempDir(), "ünï/a b.css", []byte("a{}"), 0)
+	require.NoError(t, l.Put(ctx, a))
+	require.NoError(t, os.WriteFile(filepath.Join(dst, "ünï", tmpPrefix+"123"), []byte("half"), 0o644))
+	objs, err = l.List(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]Object{"ünï/a b.css": {Key: "ünï/a b.css", Size: 3}}, objs)
+	same, err := l.Same(ctx, objs[a.Rel], a)
+	require.NoError(t, err)
+	assert.True(t, same)
+
+	b := asset(t, t.TempDir(), "ünï/a b.css", []byte("b{}"), 0)
+	same, err = l.Same(ctx, objs[a.Rel], b)
+	require.NoError(t, err)
+	assert.False(t, same, "same size, other bytes")
+
+	// a file that shrank between hashing and copying is refused, nothing left behind
+	c := b
+	c.Size = 10
+	assert.ErrorContains(t, l.Put(ctx, c), "size changed while publishing")
+	got, err := os.ReadFile(filepath.Join(dst, "ünï", "a b.css"))
+	require.NoError(t, err)
+	assert.Equal(t, "a{}", string(got))
+	entries, err := os.ReadDir(filepath.Join(dst, "ünï"))
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "the old file and the planted leftover only")
+}
