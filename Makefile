@@ -5,7 +5,7 @@ BIN       := bin
 STEPS     := $(notdir $(wildcard steps/*))
 TEST_TIMEOUT ?= 12m
 
-.PHONY: help build test lint bench demo clean tools
+.PHONY: help build test services tools lint bench demo clean tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -15,8 +15,11 @@ build: ## build every binary into bin/
 	@for s in $(STEPS); do echo "go build -o $(BIN)/$$s ./steps/$$s"; $(GO) build -o $(BIN)/$$s ./steps/$$s || exit 1; done
 	@if [ -f plugin/main.go ]; then echo "go build -o $(BIN)/promoter ./plugin"; $(GO) build -o $(BIN)/promoter ./plugin; fi
 
-test: tools ## run every test (needs PostgreSQL and MariaDB: hack/services.sh starts them)
+test: services tools ## run every test (starts PostgreSQL and MariaDB, builds versitygw, first)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+services: ## start (installing if missing) PostgreSQL and MariaDB on loopback
+	hack/services.sh
 
 tools: ## build the servers tests need (versitygw) into .cache/tools (cached)
 	hack/tools.sh
