@@ -5,7 +5,7 @@ BIN       := bin
 STEPS     := $(notdir $(wildcard steps/*))
 TEST_TIMEOUT ?= 12m
 
-.PHONY: help build test services tools lint bench demo clean tools
+.PHONY: help build test services tools lint bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
