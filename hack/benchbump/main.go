@@ -75,7 +75,8 @@ func run(cache, bin string, apps, commits, runs int) error {
 	}
 	defer os.RemoveAll(work)
 
-	next := int64(1000000) // tags only ever grow
+	// Tags only ever grow, across runs too (the cached repo keeps earlier runs' tags).
+	next := time.Now().Unix() * 1000
 	tag := func() string { return fmt.Sprintf("v%d", atomic.AddInt64(&next, 1)) }
 	app := func(i int) string { return fmt.Sprintf("app-%03d", i%apps) }
 
