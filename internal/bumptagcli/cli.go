@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -170,24 +171,10 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 
 // indent shows a commit message the way git log does.
 func indent(msg string) string {
-	out := "commit message:\n"
-	for _, l := range splitLines(msg) {
-		out += "    " + l + "\n"
+	var b strings.Builder
+	b.WriteString("commit message:\n")
+	for _, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
+		b.WriteString("    " + line + "\n")
 	}
-	return out
-}
-
-func splitLines(s string) []string {
-	var lines []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			lines = append(lines, s[start:i])
-			start = i + 1
-		}
-	}
-	if start < len(s) {
-		lines = append(lines, s[start:])
-	}
-	return lines
+	return b.String()
 }
