@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -361,4 +361,3 @@ func outputs(promoted bool, target, commit, reason string) *wfv1.Outputs {
 		param("commit", commit), param("reason", reason),
 	}}
 }
-
