@@ -23,7 +23,7 @@ func Step() stepcli.Step {
 	return stepcli.Step{
 		Name:      "promoter",
 		Usage:     "Argo Workflows executor plugin: promote a release safely to the next environment",
-		UsageText: "promoter --config promoter.yaml [--addr :4355] [--token-file /var/run/argo/token] [git auth flags]",
+		UsageText: "promoter --config promoter.yaml|--config-yaml YAML [--addr :4355] [--token-file /var/run/argo/token] [git auth flags]",
 		Description: `Serves Argo's executor-plugin protocol on --addr. For a step
   plugin: {promoter: {promote: {app: A, from: ENV, tag: T}}}
 it promotes T to the environment after ENV when ENV still runs T, its flags
@@ -36,8 +36,10 @@ GET /healthz, GET /metrics (Prometheus). SIGTERM drains in-flight requests.`,
 			&cli.StringFlag{Name: "addr", Value: ":4355", EnvVars: env("addr"), Usage: "listen address"},
 			&cli.StringFlag{Name: "token-file", Value: "/var/run/argo/token", EnvVars: env("token-file"),
 				Usage: "the agent's bearer token, checked on every request"},
-			&cli.StringFlag{Name: "config", Required: true, EnvVars: env("config"),
-				Usage: "YAML configuration (see plugin/promoter.example.yaml)"},
+			&cli.StringFlag{Name: "config", EnvVars: env("config"),
+				Usage: "YAML configuration file (see plugin/promoter.example.yaml)"},
+			&cli.StringFlag{Name: "config-yaml", EnvVars: env("config-yaml"),
+				Usage: "the configuration itself, instead of --config (a plugin sidecar cannot mount volumes: set it from a ConfigMap key)"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 25 * time.Second, EnvVars: env("shutdown-grace"),
 				Usage: "on SIGTERM, how long in-flight requests may finish"},
 		}, bumptagcli.GitFlags()...),
@@ -46,7 +48,20 @@ GET /healthz, GET /metrics (Prometheus). SIGTERM drains in-flight requests.`,
 }
 
 func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
-	cfg, err := LoadConfig(c.String("config"))
+	var cfg *Config
+	var err error
+	switch path, inline := c.String("config"), c.String("config-yaml"); {
+	case path != "" && inline != "":
+		return exitcode.Invalidf("give --config or --config-yaml, not both")
+	case path != "":
+		cfg, err = LoadConfig(path)
+	case inline != "":
+		if cfg, err = ParseConfig([]byte(inline)); err != nil {
+			err = fmt.Errorf("--config-yaml: %w", err)
+		}
+	default:
+		return exitcode.Invalidf("--config or --config-yaml is required")
+	}
 	if err != nil {
 		return exitcode.AsInvalid(err)
 	}
