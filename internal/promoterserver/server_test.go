@@ -65,7 +65,7 @@ type fixture struct {
 
 func (f *fixture) setNow(t time.Time) { f.mu.Lock(); f.now = t; f.mu.Unlock() }
 
-func newFixture(t *testing.T, files map[string]string, mod func(*Config, *Options)) *fixture {
+func newFixture(t testing.TB, files map[string]string, mod func(*Config, *Options)) *fixture {
 	t.Helper()
 	cfg, err := LoadConfig(examplePath)
 	require.NoError(t, err)
@@ -96,7 +96,7 @@ func newFixture(t *testing.T, files map[string]string, mod func(*Config, *Option
 }
 
 // promoteArgs builds a request the way the agent does, with Argo's types.
-func promoteArgs(t *testing.T, uid string, plugin map[string]any) executor.ExecuteTemplateArgs {
+func promoteArgs(t testing.TB, uid string, plugin map[string]any) executor.ExecuteTemplateArgs {
 	t.Helper()
 	tmpl := &wfv1.Template{Name: "promote"}
 	if plugin != nil {
@@ -114,7 +114,7 @@ func promoter(app, from, tag string) map[string]any {
 	return map[string]any{"promoter": map[string]any{"promote": map[string]any{"app": app, "from": from, "tag": tag}}}
 }
 
-func (f *fixture) post(t *testing.T, token string, body []byte) (int, string) {
+func (f *fixture) post(t testing.TB, token string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, f.http.URL+ExecutePath, bytes.NewReader(body))
 	require.NoError(t, err)
