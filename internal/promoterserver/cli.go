@@ -94,7 +94,11 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 		return exitcode.Invalidf("listen on %s: %v", c.String("addr"), err)
 	}
 	rt.Log.Info("promoter listening", "addr", ln.Addr().String(), "repo", remote.Display, "branch", cfg.File.Repo.Branch)
-	return Serve(ctx, ln, srv.Handler(), c.Duration("shutdown-grace"))
+	err = Serve(ctx, ln, srv.Handler(), c.Duration("shutdown-grace"))
+	if err == nil {
+		rt.Log.Info("promoter stopped: in-flight requests finished")
+	}
+	return err
 }
 
 // Serve serves h on ln until ctx is done, then stops taking connections and

@@ -277,7 +277,11 @@ func (s *Server) run(ctx context.Context, a Args, workflow string) Result {
 		d = promotion.Decide(p, req, st, now)
 	}
 	if d.Action != promotion.Write {
-		return Result{Decision: d}
+		res := Result{Decision: d}
+		if d.Rule == 5 && d.Reason == "already there" {
+			res.Commit = files[1].Head // the head that already has it, as bump-tag reports
+		}
+		return res
 	}
 	yes := true
 	br, err := bumptag.Run(ctx, bumptag.Config{Layout: s.cfg.Layout, Policy: p.Releases, Writer: writer}, bumptag.Request{

@@ -270,6 +270,7 @@ func TestEndToEnd(t *testing.T) {
 		assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase)
 		assert.Equal(t, "false", outputsOf(r)["promoted"])
 		assert.Equal(t, "already there", outputsOf(r)["reason"])
+		assert.Equal(t, before, outputsOf(r)["commit"], "the head that already has it")
 		assert.Equal(t, before, f.git.Head())
 	})
 	t.Run("ten promotions for ten apps at once all land", func(t *testing.T) {
