@@ -10,8 +10,6 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +26,6 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/slipway-deploy/slipway/hack/benchrepo"
-	"github.com/slipway-deploy/slipway/internal/githttp"
 )
 
 const (
@@ -53,22 +50,11 @@ func main() {
 
 func run(cache, bin string, apps, commits, runs int) error {
 	bin, _ = filepath.Abs(bin)
-	root, _ := filepath.Abs(cache)
-	repo := filepath.Join(root, "charts.git")
-	if err := benchrepo.Generate(repo, apps, commits); err != nil {
-		return err
-	}
-	srv, err := githttp.New(root, user, pass)
+	url, addr, err := benchrepo.Serve(cache, apps, commits, user, pass)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go http.Serve(ln, srv)
-	url := "http://" + ln.Addr().String() + "/charts.git"
-	authURL := "http://" + user + ":" + pass + "@" + ln.Addr().String() + "/charts.git"
+	authURL := "http://" + user + ":" + pass + "@" + addr + "/charts.git"
 	work, err := os.MkdirTemp("", "benchbump")
 	if err != nil {
 		return err

@@ -26,7 +26,6 @@ import (
 	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 
 	"github.com/slipway-deploy/slipway/hack/benchrepo"
-	"github.com/slipway-deploy/slipway/internal/githttp"
 )
 
 const (
@@ -130,21 +129,10 @@ func (p *proc) promote(app, from, tag string) (time.Duration, string, error) {
 }
 
 func run(cache, promoter, bumpTag string, runs int) error {
-	root, _ := filepath.Abs(cache)
-	repo := filepath.Join(root, "charts.git")
-	if err := benchrepo.Generate(repo, 300, 20000); err != nil {
-		return err
-	}
-	srv, err := githttp.New(root, user, pass)
+	url, _, err := benchrepo.Serve(cache, 300, 20000, user, pass)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go http.Serve(ln, srv)
-	url := "http://" + ln.Addr().String() + "/charts.git"
 	example, err := os.ReadFile("plugin/promoter.example.yaml")
 	if err != nil {
 		return err

@@ -6,10 +6,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/slipway-deploy/slipway/internal/githttp"
 )
 
 // Envs are the environments of the synthetic repo.
@@ -85,4 +89,27 @@ func Generate(repo string, apps, commits int) error {
 		return err
 	}
 	return os.WriteFile(marker, nil, 0o644)
+}
+
+// Serve generates (once, cached under cache) the repo and serves it with
+// git http-backend on loopback, demanding user and pass. It returns the
+// repo's URL and the listener's address.
+func Serve(cache string, apps, commits int, user, pass string) (url, addr string, err error) {
+	root, err := filepath.Abs(cache)
+	if err != nil {
+		return "", "", err
+	}
+	if err := Generate(filepath.Join(root, "charts.git"), apps, commits); err != nil {
+		return "", "", err
+	}
+	srv, err := githttp.New(root, user, pass)
+	if err != nil {
+		return "", "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	go http.Serve(ln, srv)
+	return "http://" + ln.Addr().String() + "/charts.git", ln.Addr().String(), nil
 }

@@ -41,23 +41,11 @@ func tagFile(tag string) string {
 // wednesday is outside every freeze of the example config.
 var wednesday = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type fixture struct {
 	git       *gittest.Server
 	srv       *Server
 	http      *httptest.Server
-	logs      *syncBuffer
+	logs      *bytes.Buffer // slog handlers serialise their writes; read after the server closed
 	tokenFile string
 	now       time.Time
 	mu        sync.Mutex
@@ -69,7 +57,7 @@ func newFixture(t testing.TB, files map[string]string, mod func(*Config, *Option
 	t.Helper()
 	cfg, err := LoadConfig(examplePath)
 	require.NoError(t, err)
-	f := &fixture{git: gittest.New(t, files), logs: &syncBuffer{}, now: wednesday}
+	f := &fixture{git: gittest.New(t, files), logs: &bytes.Buffer{}, now: wednesday}
 	f.tokenFile = filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(f.tokenFile, []byte(agentToken+"\n"), 0o600))
 	red := &redact.Redactor{}
@@ -84,14 +72,15 @@ func newFixture(t testing.TB, files map[string]string, mod func(*Config, *Option
 	if mod != nil {
 		mod(cfg, &o)
 	}
-	f.srv, err = New(o)
-	require.NoError(t, err)
-	f.http = httptest.NewServer(f.srv.Handler())
-	t.Cleanup(f.http.Close)
+	// Registered before the HTTP server's Close, so it runs after it.
 	t.Cleanup(func() {
 		assert.NotContains(t, f.logs.String(), agentToken, "the agent's token is never logged")
 		assert.NotContains(t, f.logs.String(), gittest.Password, "the git password is never logged")
 	})
+	f.srv, err = New(o)
+	require.NoError(t, err)
+	f.http = httptest.NewServer(f.srv.Handler())
+	t.Cleanup(f.http.Close)
 	return f
 }
 
