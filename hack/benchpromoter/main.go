@@ -182,7 +182,8 @@ func run(cache, promoter, bumpTag string, runs int) error {
 	// pod starts with the workflow, so its store is cold) against bump-tag
 	// writing the same kind of change. Integration gets a new release with
 	// the git CLI first, so that each promotion has work to do.
-	next := int64(5000000)
+	// Tags only ever grow, across runs too (the repo is cached).
+	next := time.Now().Unix() * 100
 	var prom, bump []time.Duration
 	var after string
 	for i := 0; i < runs; i++ {
