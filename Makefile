@@ -25,6 +25,7 @@ lint: ## gofmt and go vet
 bench: ## Go benchmarks, then the peer-tool comparisons in hack/
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	hack/bench-bump-tag.sh
+	hack/bench-promoter.sh
 
 demo: ## run bump-tag against a local charts repo on built-in defaults
 	hack/demo.sh
