@@ -31,6 +31,13 @@ func (w *Writer) ReadFiles(ctx context.Context, paths ...string) ([]Current, err
 	return out, nil
 }
 
+// ReuseNextFetch makes the next Write's first attempt start from the head
+// the last Read or ReadFiles fetched instead of fetching again: one network
+// round trip less for a caller that has just read the branch to decide.
+// It is safe: a push built on a head that moved meanwhile is rejected, and
+// the retry fetches the new head and re-applies the edit, as always.
+func (w *Writer) ReuseNextFetch() { w.reuse = true }
+
 // Revision is one version of a file in its history.
 type Revision struct {
 	Commit  string

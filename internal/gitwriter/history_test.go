@@ -66,3 +66,33 @@ func TestFileHistoryMissingBranch(t *testing.T) {
 	err := w.FileHistory(context.Background(), tagPath, 5, func(Revision) bool { return true })
 	require.Error(t, err)
 }
+
+func TestReuseNextFetch(t *testing.T) {
+	srv := gittest.New(t, seed())
+	w := newWriter(srv.URL(), nil, nil)
+	_, err := w.ReadFiles(context.Background(), tagPath)
+	require.NoError(t, err)
+	// Another writer moves the branch after our read.
+	srv.Commit("other", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
+	w.ReuseNextFetch()
+	res, err := w.Write(context.Background(), tagPath, "", setTo("image_tag: v2\n", "v2"), false)
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Attempts, "the first attempt used the old head, was refused, and the retry fetched")
+	got, _ := srv.Read(tagPath)
+	assert.Equal(t, "image_tag: v2\n", got)
+	got, _ = srv.Read("charts/app-config/image-tags/staging/router")
+	assert.Equal(t, "image_tag: v8\n", got, "the other writer's update is kept")
+
+	// With the head still current, one attempt and no second fetch.
+	_, err = w.ReadFiles(context.Background(), tagPath)
+	require.NoError(t, err)
+	w.ReuseNextFetch()
+	res, err = w.Write(context.Background(), tagPath, "", setTo("image_tag: v3\n", "v3"), false)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Attempts)
+	// The reuse applies to one Write only.
+	srv.Commit("other again", map[string]string{"README.md": "x\n"})
+	res, err = w.Write(context.Background(), tagPath, "", setTo("image_tag: v4\n", "v4"), false)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Attempts, "a plain Write fetches first")
+}
