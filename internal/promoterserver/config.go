@@ -179,13 +179,9 @@ func parseFreeze(ff FreezeFile) (*promotion.Freeze, error) {
 	}
 	fr := &promotion.Freeze{Location: loc}
 	for i, w := range ff.Weekly {
-		start, err := promotion.ParseWeekTime(w.From)
+		start, end, err := parsePair(fmt.Sprintf("weekly[%d]", i), w.From, w.To, promotion.ParseWeekTime)
 		if err != nil {
-			return nil, fmt.Errorf("weekly[%d].from: %w", i, err)
-		}
-		end, err := promotion.ParseWeekTime(w.To)
-		if err != nil {
-			return nil, fmt.Errorf("weekly[%d].to: %w", i, err)
+			return nil, err
 		}
 		if start == end {
 			return nil, fmt.Errorf("weekly[%d]: from and to are the same time", i)
@@ -193,13 +189,9 @@ func parseFreeze(ff FreezeFile) (*promotion.Freeze, error) {
 		fr.Weekly = append(fr.Weekly, promotion.WeeklyWindow{Start: start, End: end})
 	}
 	for i, d := range ff.Dates {
-		from, err := promotion.ParseDate(d.From)
+		from, to, err := parsePair(fmt.Sprintf("dates[%d]", i), d.From, d.To, promotion.ParseDate)
 		if err != nil {
-			return nil, fmt.Errorf("dates[%d].from: %w", i, err)
-		}
-		to, err := promotion.ParseDate(d.To)
-		if err != nil {
-			return nil, fmt.Errorf("dates[%d].to: %w", i, err)
+			return nil, err
 		}
 		if to.String() < from.String() {
 			return nil, fmt.Errorf("dates[%d]: to %s is before from %s", i, to, from)
@@ -207,4 +199,18 @@ func parseFreeze(ff FreezeFile) (*promotion.Freeze, error) {
 		fr.Dated = append(fr.Dated, promotion.DatedWindow{From: from, To: to})
 	}
 	return fr, nil
+}
+
+// parsePair parses the from and to of one window, naming the bad one.
+func parsePair[T any](name, from, to string, parse func(string) (T, error)) (T, T, error) {
+	var zero T
+	a, err := parse(from)
+	if err != nil {
+		return zero, zero, fmt.Errorf("%s.from: %w", name, err)
+	}
+	b, err := parse(to)
+	if err != nil {
+		return zero, zero, fmt.Errorf("%s.to: %w", name, err)
+	}
+	return a, b, nil
 }
