@@ -271,8 +271,14 @@ func (s *Server) run(ctx context.Context, a Args, workflow string) Result {
 	}
 	d := promotion.Decide(p, req, st, now)
 	if d.Action == promotion.NeedTagSetAt {
-		if st.TagSetAt, err = s.tagSetAt(ctx, writer, srcPath, a.Tag); err != nil {
+		var now2 promotion.File
+		if st.TagSetAt, now2, err = s.tagSetAt(ctx, writer, srcPath, a.Tag); err != nil {
 			return Result{Decision: d, Err: err}
+		}
+		if now2.Tag != a.Tag {
+			// A newer release reached the source between the two reads: the
+			// history's head is the newer state, so decide on it (stale).
+			st.Source, st.TagSetAt = now2, time.Time{}
 		}
 		d = promotion.Decide(p, req, st, now)
 	}
@@ -316,30 +322,31 @@ func (s *Server) parse(path string, cur gitwriter.Current) (promotion.File, erro
 	return promotion.File{Exists: true, Tag: tag, AutoDeploy: f.AutoDeploy(), Promote: f.Promote()}, nil
 }
 
-// tagSetAt walks the source file's history back to the commit that set tag.
-func (s *Server) tagSetAt(ctx context.Context, w *gitwriter.Writer, path, tag string) (time.Time, error) {
+// tagSetAt walks the source file's history back to the commit that set
+// tag, and returns the file as the history's head has it.
+func (s *Server) tagSetAt(ctx context.Context, w *gitwriter.Writer, path, tag string) (time.Time, promotion.File, error) {
 	var when time.Time
+	var head promotion.File
+	first := true
+	var perr error
 	err := w.FileHistory(ctx, path, s.cfg.File.Git.HistoryDepth, func(r gitwriter.Revision) bool {
-		if !r.Exists {
-			return false
+		f, err := s.parse(path, gitwriter.Current{Content: r.Content, Exists: r.Exists})
+		if first {
+			head, perr, first = f, err, false
 		}
-		f, err := tagfile.Parse(r.Content, s.cfg.Layout.Keys)
-		if err != nil {
-			return false
-		}
-		if t, _ := f.Tag(); t != tag {
+		if err != nil || !f.Exists || f.Tag != tag {
 			return false
 		}
 		when = r.When
 		return true
 	})
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read the history of %s: %w", path, err)
+	switch {
+	case err != nil:
+		return time.Time{}, head, fmt.Errorf("read the history of %s: %w", path, err)
+	case perr != nil:
+		return time.Time{}, head, perr
 	}
-	if when.IsZero() {
-		return time.Time{}, fmt.Errorf("history of %s: no commit sets %s", path, tag)
-	}
-	return when, nil
+	return when, head, nil
 }
 
 func (s *Server) reply(res Result) executor.ExecuteTemplateReply {

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/promotion"
 	"github.com/slipway-deploy/slipway/internal/redact"
 )
 
@@ -381,4 +382,24 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	_, err = http.Get("http://" + ln.Addr().String() + "/")
 	assert.Error(t, err, "no new connections after shutdown")
+}
+
+// tagSetAt reports the history head's state, so that a release that moved
+// on between the read and the history walk is decided as stale.
+func TestTagSetAtSeesTheNewerHead(t *testing.T) {
+	t.Setenv("GIT_COMMITTER_DATE", wednesday.Format(time.RFC3339))
+	f := newFixture(t, map[string]string{tagPath("staging", "frontend"): tagFile("v42")}, nil)
+	t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(time.Hour).Format(time.RFC3339))
+	f.git.Commit("v43", map[string]string{tagPath("staging", "frontend"): tagFile("v43")})
+	w := f.srv.getWriter()
+	when, head, err := f.srv.tagSetAt(context.Background(), w, tagPath("staging", "frontend"), "v43")
+	require.NoError(t, err)
+	assert.Equal(t, "v43", head.Tag)
+	assert.True(t, wednesday.Add(time.Hour).Equal(when), when)
+	when, head, err = f.srv.tagSetAt(context.Background(), w, tagPath("staging", "frontend"), "v42")
+	require.NoError(t, err)
+	assert.True(t, when.IsZero(), "v42 is no longer the head's tag")
+	st := promotion.State{Source: head}
+	d := promotion.Decide(f.srv.cfg.Policy, promotion.Request{App: "frontend", From: "staging", Tag: "v42"}, st, wednesday)
+	assert.Equal(t, "stale: staging now runs v43", d.Reason)
 }
