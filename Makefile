@@ -5,7 +5,7 @@ BIN       := bin
 STEPS     := $(notdir $(wildcard steps/*))
 TEST_TIMEOUT ?= 12m
 
-.PHONY: help build test services tools lint bench demo clean
+.PHONY: help build test services tools lint bench demo clean plugin-configmap
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -33,9 +33,13 @@ bench: ## Go benchmarks, then the peer-tool comparisons in hack/
 	hack/bench-bump-tag.sh
 	hack/bench-smoke-test.sh
 	hack/bench-precompile-assets.sh
+	hack/bench-promoter.sh
 
 demo: ## run bump-tag against a local charts repo on built-in defaults
 	hack/demo.sh
+
+plugin-configmap: ## regenerate plugin/promoter-executor-plugin-configmap.yaml from plugin/plugin.yaml
+	$(GO) run ./hack/gen-plugin-configmap plugin
 
 clean: ## remove build output and the tools cache
 	rm -rf $(BIN) .cache

@@ -4,16 +4,20 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 	"github.com/argoproj/argo-workflows/v3/workflow/validate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-deploy/slipway/internal/promoterserver"
 )
 
 // templates resolves templateRefs to the WorkflowTemplates in this folder.
@@ -85,4 +89,33 @@ func TestBumpTagRetriesOnExitOneOnly(t *testing.T) {
 	rs := wt.Spec.Templates[0].RetryStrategy
 	require.NotNil(t, rs)
 	assert.Equal(t, "asInt(lastRetry.exitCode) == 1", rs.Expression)
+}
+
+// The promote template's plugin step decodes as the promoter expects, and
+// its outputs are the four the plugin supplies.
+func TestPromoteTemplateMatchesThePlugin(t *testing.T) {
+	b, err := os.ReadFile("promote.yaml")
+	require.NoError(t, err)
+	var wt wfv1.WorkflowTemplate
+	require.NoError(t, yaml.UnmarshalStrict(b, &wt))
+	tmpl := wt.Spec.Templates[0]
+	require.NotNil(t, tmpl.Plugin)
+	_, args, ours, err := promoterserver.Decode(mustJSON(t, executor.ExecuteTemplateArgs{Template: &tmpl}))
+	require.NoError(t, err)
+	require.True(t, ours)
+	assert.Equal(t, promoterserver.Args{App: "{{inputs.parameters.app}}", From: "{{inputs.parameters.environment}}",
+		Tag: "{{inputs.parameters.image-tag}}"}, args)
+	var names []string
+	for _, p := range tmpl.Outputs.Parameters {
+		require.NotNil(t, p.ValueFrom.Supplied, p.Name)
+		names = append(names, p.Name)
+	}
+	assert.Equal(t, []string{"promoted", "target-env", "commit", "reason"}, names)
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
 }

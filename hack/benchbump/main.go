@@ -8,11 +8,8 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +25,7 @@ import (
 	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 
-	"github.com/slipway-deploy/slipway/internal/githttp"
+	"github.com/slipway-deploy/slipway/hack/benchrepo"
 )
 
 const (
@@ -36,7 +33,7 @@ const (
 	pass = "bench-token"
 )
 
-var envs = []string{"integration", "staging", "production"}
+var envs = benchrepo.Envs
 
 func main() {
 	cache := flag.String("cache", ".cache/bench", "folder for the synthetic repo")
@@ -53,22 +50,11 @@ func main() {
 
 func run(cache, bin string, apps, commits, runs int) error {
 	bin, _ = filepath.Abs(bin)
-	root, _ := filepath.Abs(cache)
-	repo := filepath.Join(root, "charts.git")
-	if err := generate(repo, apps, commits); err != nil {
-		return err
-	}
-	srv, err := githttp.New(root, user, pass)
+	url, addr, err := benchrepo.Serve(cache, apps, commits, user, pass)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go http.Serve(ln, srv)
-	url := "http://" + ln.Addr().String() + "/charts.git"
-	authURL := "http://" + user + ":" + pass + "@" + ln.Addr().String() + "/charts.git"
+	authURL := "http://" + user + ":" + pass + "@" + addr + "/charts.git"
 	work, err := os.MkdirTemp("", "benchbump")
 	if err != nil {
 		return err
@@ -171,7 +157,7 @@ func gitCLI(work, url, app, env, tag, id string) (time.Duration, int, error) {
 	dir := filepath.Join(work, "cli-"+id+"-"+tag)
 	t0 := time.Now()
 	defer os.RemoveAll(dir)
-	if err := gitRun("", "clone", "-q", "--depth", "1", "--single-branch", "--branch", "main", url, dir); err != nil {
+	if err := benchrepo.Git("", "clone", "-q", "--depth", "1", "--single-branch", "--branch", "main", url, dir); err != nil {
 		return 0, 0, err
 	}
 	path := filepath.Join(dir, "charts/app-config/image-tags", env, app)
@@ -183,31 +169,20 @@ func gitCLI(work, url, app, env, tag, id string) (time.Duration, int, error) {
 	if err := os.WriteFile(path, re.ReplaceAll(b, []byte("image_tag: "+tag)), 0o644); err != nil {
 		return 0, 0, err
 	}
-	if err := gitRun(dir, "commit", "-q", "-am", "Update "+app+" image tag to "+tag+" for "+env); err != nil {
+	if err := benchrepo.Git(dir, "commit", "-q", "-am", "Update "+app+" image tag to "+tag+" for "+env); err != nil {
 		return 0, 0, err
 	}
 	retries := 0
-	for gitRun(dir, "push", "-q", "origin", "HEAD:main") != nil {
+	for benchrepo.Git(dir, "push", "-q", "origin", "HEAD:main") != nil {
 		retries++
 		if retries > 100 {
 			return 0, retries, fmt.Errorf("git CLI: gave up after %d retries", retries)
 		}
-		if err := gitRun(dir, "pull", "-q", "--rebase", "origin", "main"); err != nil {
+		if err := benchrepo.Git(dir, "pull", "-q", "--rebase", "origin", "main"); err != nil {
 			return 0, retries, err
 		}
 	}
 	return time.Since(t0), retries, nil
-}
-
-func gitRun(dir string, args ...string) error {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=CLI", "GIT_AUTHOR_EMAIL=cli@localhost",
-		"GIT_COMMITTER_NAME=CLI", "GIT_COMMITTER_EMAIL=cli@localhost", "GIT_TERMINAL_PROMPT=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // concurrent starts k writers at once; it returns the wall time until the
@@ -277,61 +252,3 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func fmtD(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
-
-// generate builds the synthetic repo once with git fast-import: one commit
-// adding every tag file, then commits that each bump one file.
-func generate(repo string, apps, commits int) error {
-	marker := filepath.Join(repo, fmt.Sprintf("slipway-bench-%d-%d", apps, commits))
-	if _, err := os.Stat(marker); err == nil {
-		return nil
-	}
-	os.RemoveAll(repo)
-	if err := gitRun("", "init", "-q", "--bare", "--initial-branch=main", repo); err != nil {
-		return err
-	}
-	if err := gitRun(repo, "config", "http.receivepack", "true"); err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(context.Background(), "git", "fast-import", "--quiet")
-	cmd.Dir = repo
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(stdin, 1<<20)
-	data := func(s string) { fmt.Fprintf(w, "data %d\n%s\n", len(s), s) }
-	ts := int64(1700000000)
-	for c := 1; c <= commits; c++ {
-		fmt.Fprintf(w, "commit refs/heads/main\nmark :%d\ncommitter Seeder <seed@localhost> %d +0000\n", c, ts+int64(c)*60)
-		data(fmt.Sprintf("commit %d", c))
-		if c > 1 {
-			fmt.Fprintf(w, "from :%d\n", c-1)
-		}
-		if c == 1 {
-			for a := 0; a < apps; a++ {
-				for _, e := range envs {
-					fmt.Fprintf(w, "M 100644 inline charts/app-config/image-tags/%s/app-%03d\n", e, a)
-					data(fmt.Sprintf("image_tag: v1\nautomatic_deploys_enabled: true\npromote_deployment: true\n"))
-				}
-			}
-		} else {
-			a, e := c%apps, envs[c%len(envs)]
-			fmt.Fprintf(w, "M 100644 inline charts/app-config/image-tags/%s/app-%03d\n", e, a)
-			data(fmt.Sprintf("image_tag: v%d\nautomatic_deploys_enabled: true\npromote_deployment: true\n", c))
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("git fast-import: %w", err)
-	}
-	if err := gitRun(repo, "gc", "-q"); err != nil {
-		return err
-	}
-	return os.WriteFile(marker, nil, 0o644)
-}

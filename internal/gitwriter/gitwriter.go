@@ -104,6 +104,8 @@ type Writer struct {
 	o    Options
 	repo *git.Repository
 	head plumbing.Hash
+	// reuse makes the next Write start from the head already fetched.
+	reuse bool
 }
 
 // New returns a Writer; nothing touches the network until Write or Read.
@@ -295,7 +297,9 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		started := time.Now()
-		if err := w.fetch(ctx); err != nil {
+		if attempt == 1 && w.reuse && w.repo != nil {
+			w.reuse = false // one Write only; later attempts always fetch
+		} else if err := w.fetch(ctx); err != nil {
 			return res, err
 		}
 		cur, headCommit, err := w.read(path)

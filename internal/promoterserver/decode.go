@@ -1,0 +1,71 @@
+// Package promoterserver is the promoter executor plugin's HTTP server: it
+// speaks Argo's executor-plugin protocol (DESIGN.md section 5), checks the
+// agent's token, reads the charts repo, asks promotion.Decide, and writes
+// promotions through bumptag, the one code path that writes a tag.
+package promoterserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
+)
+
+// PluginName is the key of our arguments under template.plugin.
+const PluginName = "promoter"
+
+// Args are the arguments of a promote step.
+type Args struct {
+	App  string `json:"app"`
+	From string `json:"from"`
+	Tag  string `json:"tag"`
+}
+
+// ErrBadRequest is wrapped by every decoding error (a 400).
+var ErrBadRequest = errors.New("bad request")
+
+// Decode parses an executor request. ours is false (and err nil) for a
+// template that is not a promoter template: the caller replies {}.
+func Decode(body []byte) (args executor.ExecuteTemplateArgs, promote Args, ours bool, err error) {
+	if err := json.Unmarshal(body, &args); err != nil {
+		return args, promote, false, fmt.Errorf("%w: body is not an ExecuteTemplateArgs: %v", ErrBadRequest, err)
+	}
+	if args.Template == nil {
+		return args, promote, false, fmt.Errorf("%w: template is missing", ErrBadRequest)
+	}
+	if args.Template.Plugin == nil || len(args.Template.Plugin.Value) == 0 {
+		return args, promote, false, nil
+	}
+	var plugins map[string]json.RawMessage
+	if err := json.Unmarshal(args.Template.Plugin.Value, &plugins); err != nil {
+		return args, promote, false, fmt.Errorf("%w: template.plugin is not a map: %v", ErrBadRequest, err)
+	}
+	raw, ok := plugins[PluginName]
+	if !ok {
+		return args, promote, false, nil
+	}
+	var body2 struct {
+		Promote *Args `json:"promote"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body2); err != nil {
+		return args, promote, true, fmt.Errorf("%w: plugin.%s: %v", ErrBadRequest, PluginName, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return args, promote, true, fmt.Errorf("%w: plugin.%s: trailing data", ErrBadRequest, PluginName)
+	}
+	if body2.Promote == nil {
+		return args, promote, true, fmt.Errorf("%w: plugin.%s.promote is missing", ErrBadRequest, PluginName)
+	}
+	promote = *body2.Promote
+	for _, f := range []struct{ name, v string }{{"app", promote.App}, {"from", promote.From}, {"tag", promote.Tag}} {
+		if f.v == "" {
+			return args, promote, true, fmt.Errorf("%w: plugin.%s.promote.%s is missing", ErrBadRequest, PluginName, f.name)
+		}
+	}
+	return args, promote, true, nil
+}

@@ -1,0 +1,375 @@
+package promoterserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/slipway-deploy/slipway/internal/bumptag"
+	"github.com/slipway-deploy/slipway/internal/chartsrepo"
+	"github.com/slipway-deploy/slipway/internal/gitwriter"
+	"github.com/slipway-deploy/slipway/internal/promotion"
+	"github.com/slipway-deploy/slipway/internal/redact"
+	"github.com/slipway-deploy/slipway/internal/tagfile"
+)
+
+// ExecutePath is where the agent posts.
+const ExecutePath = "/api/v1/template.execute"
+
+// Options are what a Server needs besides its Config.
+type Options struct {
+	Config    *Config
+	TokenFile string
+	// RepoURL and Auth are the resolved charts repo remote.
+	RepoURL string
+	Auth    transport.AuthMethod
+	Log     *slog.Logger
+	// Redactor masks secrets in reply messages.
+	Redactor *redact.Redactor
+	// Now is the clock (time.Now by default).
+	Now func() time.Time
+}
+
+// Server serves the executor-plugin protocol.
+type Server struct {
+	o       Options
+	cfg     *Config
+	log     *slog.Logger
+	metrics *metrics
+	token   tokenFile
+	writers chan *gitwriter.Writer
+}
+
+// New returns a Server; it reads the token file at once so that a missing
+// one is reported at start-up.
+func New(o Options) (*Server, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Redactor == nil {
+		o.Redactor = &redact.Redactor{}
+	}
+	s := &Server{o: o, cfg: o.Config, log: o.Log, metrics: newMetrics(), token: tokenFile{path: o.TokenFile},
+		writers: make(chan *gitwriter.Writer, 16)}
+	if _, err := s.token.get(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handler routes the plugin's endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+ExecutePath, s.execute)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return mux
+}
+
+// tokenFile is the agent's token, re-read when the file changes (rotation).
+type tokenFile struct {
+	path  string
+	mu    sync.Mutex
+	mod   time.Time
+	size  int64
+	value []byte
+}
+
+func (t *tokenFile) get() ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fi, err := os.Stat(t.path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	if t.value != nil && fi.ModTime().Equal(t.mod) && fi.Size() == t.size {
+		return t.value, nil
+	}
+	b, err := os.ReadFile(t.path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	v := []byte(strings.TrimSpace(string(b)))
+	if len(v) == 0 {
+		return nil, fmt.Errorf("token file %s is empty", t.path)
+	}
+	t.value, t.mod, t.size = v, fi.ModTime(), fi.Size()
+	return v, nil
+}
+
+// authorised compares the bearer token in constant time.
+func (s *Server) authorised(r *http.Request) bool {
+	want, err := s.token.get()
+	if err != nil {
+		s.log.Error("cannot read the token file", "error", err.Error())
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) == 1
+}
+
+func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
+	if !s.authorised(r) {
+		s.metrics.requests.WithLabelValues("403").Inc()
+		http.Error(w, "forbidden: missing or wrong bearer token", http.StatusForbidden)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.metrics.requests.WithLabelValues("413").Inc()
+		http.Error(w, fmt.Sprintf("request body larger than %d bytes", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		s.metrics.requests.WithLabelValues("400").Inc()
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	args, promote, ours, err := Decode(body)
+	if err == nil && ours {
+		err = s.validate(promote)
+	}
+	if err != nil {
+		s.metrics.requests.WithLabelValues("400").Inc()
+		s.log.Warn("bad request", "error", err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !ours {
+		s.metrics.requests.WithLabelValues("200").Inc()
+		writeJSON(w, executor.ExecuteTemplateReply{})
+		return
+	}
+	var workflow string
+	if args.Workflow != nil {
+		workflow = args.Workflow.ObjectMeta.UID
+	}
+	reply := s.Promote(r.Context(), promote, workflow)
+	s.metrics.requests.WithLabelValues("200").Inc()
+	writeJSON(w, reply)
+}
+
+func (s *Server) validate(a Args) error {
+	if err := chartsrepo.ValidateApp(a.App); err != nil {
+		return fmt.Errorf("%w: promote.app: %v", ErrBadRequest, err)
+	}
+	if err := s.cfg.Layout.ValidateEnv(a.From); err != nil {
+		return fmt.Errorf("%w: promote.from: %v", ErrBadRequest, err)
+	}
+	if err := chartsrepo.ValidateTag(a.Tag); err != nil {
+		return fmt.Errorf("%w: promote.tag: %v", ErrBadRequest, err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Result is a promotion's outcome before it becomes a reply.
+type Result struct {
+	Decision promotion.Decision
+	Promoted bool
+	Commit   string
+	Err      error
+}
+
+// Promote decides (and performs) one promotion and builds the reply.
+func (s *Server) Promote(ctx context.Context, a Args, workflow string) executor.ExecuteTemplateReply {
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	log := s.log.With("app", a.App, "from", a.From, "tag", a.Tag, "workflow", workflow)
+	res := s.run(ctx, a, workflow)
+	s.metrics.observe(res, time.Since(started))
+	reply := s.reply(res)
+	attrs := []any{"phase", reply.Node.Phase, "target_env", res.Decision.Target, "reason", reply.Node.Message}
+	if res.Commit != "" {
+		attrs = append(attrs, "commit", res.Commit)
+	}
+	if reply.Requeue != nil {
+		attrs = append(attrs, "requeue", reply.Requeue.Duration.String())
+	}
+	if res.Err != nil {
+		log.Error("promotion failed", attrs...)
+	} else {
+		log.Info("promotion decided", attrs...)
+	}
+	return reply
+}
+
+func (s *Server) getWriter() *gitwriter.Writer {
+	select {
+	case w := <-s.writers:
+		return w
+	default:
+		f := s.cfg.File
+		return gitwriter.New(gitwriter.Options{
+			URL: s.o.RepoURL, Auth: s.o.Auth, Branch: f.Repo.Branch, Strategy: s.cfg.Strategy,
+			AuthorName: f.Git.AuthorName, AuthorEmail: f.Git.AuthorEmail, MaxAttempts: f.Git.MaxAttempts, Log: s.log,
+		})
+	}
+}
+
+func (s *Server) putWriter(w *gitwriter.Writer) {
+	select {
+	case s.writers <- w:
+	default: // enough idle writers kept
+	}
+}
+
+func (s *Server) run(ctx context.Context, a Args, workflow string) Result {
+	p := s.cfg.Policy
+	req := promotion.Request{App: a.App, From: a.From, Tag: a.Tag}
+	now := s.o.Now()
+	target := p.Next(a.From)
+	if target == "" {
+		return Result{Decision: promotion.Decide(p, req, promotion.State{}, now)}
+	}
+	writer := s.getWriter()
+	defer s.putWriter(writer)
+	srcPath, err := s.cfg.Layout.TagFile(a.From, a.App)
+	if err != nil {
+		return Result{Err: err}
+	}
+	dstPath, err := s.cfg.Layout.TagFile(target, a.App)
+	if err != nil {
+		return Result{Err: err}
+	}
+	files, err := writer.ReadFiles(ctx, srcPath, dstPath)
+	if err != nil {
+		return Result{Err: fmt.Errorf("read the charts repo: %w", err)}
+	}
+	var st promotion.State
+	if st.Source, err = s.parse(srcPath, files[0]); err != nil {
+		return Result{Err: err}
+	}
+	if st.Target, err = s.parse(dstPath, files[1]); err != nil {
+		return Result{Err: err}
+	}
+	d := promotion.Decide(p, req, st, now)
+	if d.Action == promotion.NeedTagSetAt {
+		var now2 promotion.File
+		if st.TagSetAt, now2, err = s.tagSetAt(ctx, writer, srcPath, a.Tag); err != nil {
+			return Result{Decision: d, Err: err}
+		}
+		if now2.Tag != a.Tag {
+			// A newer release reached the source between the two reads: the
+			// history's head is the newer state, so decide on it (stale).
+			st.Source, st.TagSetAt = now2, time.Time{}
+		}
+		d = promotion.Decide(p, req, st, now)
+	}
+	if d.Action != promotion.Write {
+		res := Result{Decision: d}
+		if d.Rule == 5 && d.Reason == "already there" {
+			res.Commit = files[1].Head // the head that already has it, as bump-tag reports
+		}
+		return res
+	}
+	yes := true
+	writer.ReuseNextFetch() // the head just read; a push on a moved head is refused and retried
+	br, err := bumptag.Run(ctx, bumptag.Config{Layout: s.cfg.Layout, Policy: p.Releases, Writer: writer}, bumptag.Request{
+		App: a.App, Env: target, Tag: a.Tag, Promote: &yes, Workflow: workflow, SourceEnv: a.From,
+		Message: "Promote {{.App}} {{.Tag}} to {{.Env}}",
+	})
+	if err != nil {
+		return Result{Decision: d, Err: fmt.Errorf("write %s: %w", dstPath, err)}
+	}
+	if !br.Changed {
+		// The target moved between the read and the write: bumptag
+		// re-decided against the new head (already there, or a downgrade).
+		d.Reason = br.Reason
+		if strings.HasPrefix(br.Reason, "already at") {
+			d.Reason = "already there"
+		}
+		return Result{Decision: d, Commit: br.Commit}
+	}
+	return Result{Decision: d, Promoted: true, Commit: br.Commit}
+}
+
+func (s *Server) parse(path string, cur gitwriter.Current) (promotion.File, error) {
+	if !cur.Exists {
+		return promotion.File{}, nil
+	}
+	f, err := tagfile.Parse(cur.Content, s.cfg.Layout.Keys)
+	if err != nil {
+		return promotion.File{}, fmt.Errorf("%s: %w", path, err)
+	}
+	tag, _ := f.Tag()
+	return promotion.File{Exists: true, Tag: tag, AutoDeploy: f.AutoDeploy(), Promote: f.Promote()}, nil
+}
+
+// tagSetAt walks the source file's history back to the commit that set
+// tag, and returns the file as the history's head has it.
+func (s *Server) tagSetAt(ctx context.Context, w *gitwriter.Writer, path, tag string) (time.Time, promotion.File, error) {
+	var when time.Time
+	var head promotion.File
+	first := true
+	var perr error
+	err := w.FileHistory(ctx, path, s.cfg.File.Git.HistoryDepth, func(r gitwriter.Revision) bool {
+		f, err := s.parse(path, gitwriter.Current{Content: r.Content, Exists: r.Exists})
+		if first {
+			head, perr, first = f, err, false
+		}
+		if err != nil || !f.Exists || f.Tag != tag {
+			return false
+		}
+		when = r.When
+		return true
+	})
+	switch {
+	case err != nil:
+		return time.Time{}, head, fmt.Errorf("read the history of %s: %w", path, err)
+	case perr != nil:
+		return time.Time{}, head, perr
+	}
+	return when, head, nil
+}
+
+func (s *Server) reply(res Result) executor.ExecuteTemplateReply {
+	if res.Err != nil {
+		msg := s.o.Redactor.String(strings.Join(strings.Fields(res.Err.Error()), " "))
+		return executor.ExecuteTemplateReply{Node: &wfv1.NodeResult{Phase: wfv1.NodeFailed, Message: msg,
+			Outputs: outputs(false, res.Decision.Target, "", msg)}}
+	}
+	d := res.Decision
+	if d.Phase == promotion.Running {
+		return executor.ExecuteTemplateReply{
+			Node:    &wfv1.NodeResult{Phase: wfv1.NodeRunning, Message: d.Reason},
+			Requeue: &metav1.Duration{Duration: d.Requeue},
+		}
+	}
+	return executor.ExecuteTemplateReply{Node: &wfv1.NodeResult{Phase: wfv1.NodeSucceeded, Message: d.Reason,
+		Outputs: outputs(res.Promoted, d.Target, res.Commit, d.Reason)}}
+}
+
+func outputs(promoted bool, target, commit, reason string) *wfv1.Outputs {
+	param := func(name, v string) wfv1.Parameter { return wfv1.Parameter{Name: name, Value: wfv1.AnyStringPtr(v)} }
+	return &wfv1.Outputs{Parameters: []wfv1.Parameter{
+		param("promoted", fmt.Sprint(promoted)), param("target-env", target),
+		param("commit", commit), param("reason", reason),
+	}}
+}

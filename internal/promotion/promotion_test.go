@@ -1,0 +1,162 @@
+package promotion
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/chartsrepo"
+	"github.com/slipway-deploy/slipway/internal/release"
+	"github.com/slipway-deploy/slipway/internal/tagfile"
+)
+
+func london(t *testing.T) *time.Location {
+	loc, err := time.LoadLocation("Europe/London")
+	require.NoError(t, err)
+	return loc
+}
+
+func testPolicy(t *testing.T) Policy {
+	layout, err := chartsrepo.NewLayout("", "", tagfile.DefaultKeys)
+	require.NoError(t, err)
+	rel, err := release.NewPolicy("")
+	require.NoError(t, err)
+	fri, _ := ParseWeekTime("Fri 17:00")
+	mon, _ := ParseWeekTime("Mon 09:00")
+	from, _ := ParseDate("2026-12-20")
+	to, _ := ParseDate("2027-01-04")
+	return Policy{
+		Releases: rel,
+		Next:     layout.Next,
+		Freezes: map[string]*Freeze{"production": {
+			Location: london(t),
+			Weekly:   []WeeklyWindow{{Start: fri, End: mon}},
+			Dated:    []DatedWindow{{From: from, To: to}},
+		}},
+		Soak:       map[string]time.Duration{"production": 30 * time.Minute},
+		Deadline:   72 * time.Hour,
+		MaxRequeue: 10 * time.Minute,
+	}
+}
+
+func at(t *testing.T, s string) time.Time {
+	tm, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err)
+	return tm
+}
+
+func TestDecide(t *testing.T) {
+	p := testPolicy(t)
+	// Wednesday 2026-11-25 12:00Z: no freeze.
+	wed := at(t, "2026-11-25T12:00:00Z")
+	src := func(tag string) File { return File{Exists: true, Tag: tag, AutoDeploy: true, Promote: true} }
+	tgt := func(tag string) File { return File{Exists: true, Tag: tag, AutoDeploy: true, Promote: true} }
+	for _, tc := range []struct {
+		name    string
+		req     Request
+		st      State
+		now     time.Time
+		action  Action
+		phase   Phase
+		rule    int
+		reason  string
+		requeue time.Duration
+	}{
+		{"1 last environment", Request{"frontend", "production", "v42"}, State{Source: src("v42")}, wed, Done, Succeeded, 1, "last environment", 0},
+		{"1 before 2: last env with a branch tag", Request{"frontend", "production", "abc123"}, State{Source: src("abc123")}, wed, Done, Succeeded, 1, "last environment", 0},
+		{"2 branch deploy stays put", Request{"frontend", "integration", "3f2a9c1"}, State{Source: src("3f2a9c1"), Target: tgt("v40")}, wed, Done, Succeeded, 2, "not a release: 3f2a9c1 does not match ^v[0-9]+$", 0},
+		{"3 stale", Request{"frontend", "integration", "v41"}, State{Source: src("v42"), Target: tgt("v40")}, wed, Done, Succeeded, 3, "stale: integration now runs v42", 0},
+		{"3 stale wins over target newer", Request{"frontend", "integration", "v41"}, State{Source: src("v42"), Target: tgt("v42")}, wed, Done, Succeeded, 3, "stale: integration now runs v42", 0},
+		{"3 stale: source file gone", Request{"frontend", "integration", "v41"}, State{Target: tgt("v40")}, wed, Done, Succeeded, 3, "stale: integration now runs no tag", 0},
+		{"4 automatic deploys off", Request{"frontend", "integration", "v42"}, State{Source: File{Exists: true, Tag: "v42", Promote: true}, Target: tgt("v40")}, wed, Done, Succeeded, 4, "automatic_deploys_enabled is false in integration", 0},
+		{"4 promote_deployment off", Request{"frontend", "integration", "v42"}, State{Source: File{Exists: true, Tag: "v42", AutoDeploy: true}, Target: tgt("v40")}, wed, Done, Succeeded, 4, "promote_deployment is false in integration", 0},
+		{"4 before 5: flag off and target already there", Request{"frontend", "integration", "v42"}, State{Source: File{Exists: true, Tag: "v42", AutoDeploy: true}, Target: tgt("v42")}, wed, Done, Succeeded, 4, "promote_deployment is false in integration", 0},
+		{"5 already there", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("v42")}, wed, Done, Succeeded, 5, "already there", 0},
+		{"5 newer present", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("v43")}, wed, Done, Succeeded, 5, "newer release present: staging runs v43", 0},
+		{"5 numeric order v9 < v10", Request{"frontend", "integration", "v9"}, State{Source: src("v9"), Target: tgt("v10")}, wed, Done, Succeeded, 5, "newer release present: staging runs v10", 0},
+		{"5 target file missing", Request{"frontend", "integration", "v42"}, State{Source: src("v42")}, wed, Done, Succeeded, 5, "no tag file for frontend in staging", 0},
+		{"5 before 6: already there during a freeze", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v42")}, at(t, "2026-11-28T12:00:00Z"), Done, Succeeded, 5, "already there", 0},
+		{"8 over a branch deploy in the target", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("3f2a9c1")}, wed, Write, Succeeded, 8, "promoted", 0},
+		{"8 staging has no freeze nor soak", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-28T12:00:00Z"), Write, Succeeded, 8, "promoted", 0},
+		{"6 weekend freeze: wait, capped requeue", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-28T12:00:00Z"), Wait, Running, 6, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", 10 * time.Minute},
+		{"6 freeze ending within the cap", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-30T08:57:30Z"), Wait, Running, 6, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", 150 * time.Second},
+		{"6 weekend running into the dated freeze is past the deadline", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-12-19T10:00:00Z"), Done, Succeeded, 6, "frozen: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2027-01-05T00:00:00Z, after the decision deadline", 0},
+		{"6 dated freeze", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-12-23T10:00:00Z"), Done, Succeeded, 6, "frozen: freeze 2026-12-20..2027-01-04 until 2027-01-05T00:00:00Z, after the decision deadline", 0},
+		{"6 before 7: freeze checked before soak", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-30T08:59:00Z"), Wait, Running, 6, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", time.Minute},
+		{"7 soak needs the history", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, wed, NeedTagSetAt, Running, 7, "", 0},
+		{"7 soaking", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-25 * time.Minute)}, wed, Wait, Running, 7, "soaking: v42 in staging for 25m0s of 30m0s", 5 * time.Minute},
+		{"7 soak done", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-30 * time.Minute)}, wed, Write, Succeeded, 8, "promoted", 0},
+		{"7 soak right after Monday's freeze ends", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41"), TagSetAt: at(t, "2026-11-30T08:50:00Z")}, at(t, "2026-11-30T09:00:00Z"), Wait, Running, 7, "soaking: v42 in staging for 10m0s of 30m0s", 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(p, tc.req, tc.st, tc.now)
+			assert.Equal(t, tc.action, d.Action, "action")
+			assert.Equal(t, tc.phase, d.Phase, "phase")
+			assert.Equal(t, tc.rule, d.Rule, "rule")
+			assert.Equal(t, tc.reason, d.Reason, "reason")
+			assert.Equal(t, tc.requeue, d.Requeue, "requeue")
+			if d.Action == Wait {
+				assert.Positive(t, d.Requeue, "Running always comes with a requeue")
+			} else {
+				assert.Zero(t, d.Requeue, "a terminal phase never comes with a requeue")
+			}
+		})
+	}
+}
+
+func TestFreezeAcrossDSTChange(t *testing.T) {
+	loc := london(t)
+	fri, _ := ParseWeekTime("Fri 17:00")
+	mon, _ := ParseWeekTime("monday 09:00")
+	f := &Freeze{Location: loc, Weekly: []WeeklyWindow{{Start: fri, End: mon}}}
+	for _, tc := range []struct {
+		name   string
+		now    string
+		frozen bool
+		end    string
+	}{
+		// BST ends Sunday 2026-10-25 02:00 BST: the freeze starts at 16:00Z
+		// (17:00 BST) and ends at 09:00Z (09:00 GMT): one hour longer.
+		{"just before the start, summer time", "2026-10-23T15:59:00Z", false, ""},
+		{"start, summer time", "2026-10-23T16:00:00Z", true, "2026-10-26T09:00:00Z"},
+		{"Sunday after the change", "2026-10-25T12:00:00Z", true, "2026-10-26T09:00:00Z"},
+		{"08:30Z Monday is 08:30 GMT: still frozen", "2026-10-26T08:30:00Z", true, "2026-10-26T09:00:00Z"},
+		{"end, winter time", "2026-10-26T09:00:00Z", false, ""},
+		// BST starts Sunday 2027-03-28: starts 17:00Z (GMT), ends 08:00Z (BST).
+		{"start, winter time", "2027-03-26T17:00:00Z", true, "2027-03-29T08:00:00Z"},
+		{"08:30Z Monday is 09:30 BST: open", "2027-03-29T08:30:00Z", false, ""},
+		{"midweek", "2027-03-31T12:00:00Z", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			end, _, frozen := f.FrozenUntil(at(t, tc.now))
+			assert.Equal(t, tc.frozen, frozen)
+			if tc.frozen {
+				assert.Equal(t, at(t, tc.end), end.UTC())
+			}
+		})
+	}
+	// A dated freeze ends at local midnight, also across a change.
+	d1, _ := ParseDate("2026-10-24")
+	d2, _ := ParseDate("2026-10-25")
+	df := &Freeze{Location: loc, Dated: []DatedWindow{{From: d1, To: d2}}}
+	end, what, frozen := df.FrozenUntil(at(t, "2026-10-23T23:30:00Z")) // 00:30 BST on the 24th
+	require.True(t, frozen)
+	assert.Equal(t, at(t, "2026-10-26T00:00:00Z"), end.UTC())
+	assert.Equal(t, "freeze 2026-10-24..2026-10-25", what)
+	_, _, frozen = df.FrozenUntil(at(t, "2026-10-23T22:59:00Z")) // 23:59 BST on the 23rd
+	assert.False(t, frozen)
+}
+
+func TestParseWeekTimeAndDate(t *testing.T) {
+	for _, bad := range []string{"", "Fri", "Fri 25:00", "Frx 10:00", "Fri 10:00 extra"} {
+		_, err := ParseWeekTime(bad)
+		assert.Error(t, err, bad)
+	}
+	wt, err := ParseWeekTime("sat 06:30")
+	require.NoError(t, err)
+	assert.Equal(t, WeekTime{time.Saturday, 6, 30}, wt)
+	_, err = ParseDate("2026-13-01")
+	assert.Error(t, err)
+}
