@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,4 +185,39 @@ smoke-test: 2 passed, 3 failed, 1 skipped (failed: search, not reached, login) i
 	checks := doc["checks"].([]any)
 	assert.Equal(t, float64(7), checks[1].(map[string]any)["attempts"])
 	assert.Len(t, doc["tests"], 3)
+}
+
+// The mask here knows the secret only as it is, not escaped: whatever is
+// masked in the reports was masked before they were encoded.
+func TestMaskedReportsHoldNoSecret(t *testing.T) {
+	const secret = `pa&ss<w>"o'rd\ü€✓`
+	mask := func(s string) string { return strings.ReplaceAll(s, secret, "***") }
+	o := Outcome{
+		Checks: []Result{{Name: "search " + secret, Method: "GET", URL: "https://x.test/?q=" + secret, Tags: []string{"t" + secret},
+			Attempts: 2, Status: 500, Failure: `body_contains: "` + secret + `" not in the body`, Body: "echo: " + secret}},
+		Suite: &junit.Report{Suites: []junit.Suite{{Name: "suite " + secret, Cases: []junit.Case{
+			{Name: "login " + secret, Classname: secret, SystemOut: "out " + secret,
+				Failure: &junit.Problem{Message: "got " + secret, Type: secret, Text: "text " + secret}},
+			{Name: "skipped", Skipped: &junit.Problem{Message: secret}},
+		}}}},
+		SuiteErr: fmt.Errorf("%w: report of %s", ErrNoReport, secret),
+		SuiteRan: true,
+	}
+	m := o.Masked(mask)
+	assert.ErrorIs(t, m.SuiteErr, ErrNoReport, "the masked error still unwraps")
+	assert.Contains(t, o.Checks[0].Name, secret, "the outcome itself is left as it was")
+	var text bytes.Buffer
+	require.NoError(t, m.WriteText(&text))
+	for name, data := range map[string][]byte{"json": must(m.JSON()), "junit": must(m.JUnitXML()), "text": text.Bytes(), "summary": []byte(m.Summary())} {
+		t.Run(name, func(t *testing.T) {
+			assert.Contains(t, string(data), "***")
+			for _, part := range []string{"ss<w", `ss\u003cw`, "ss&lt;w", "ü€✓", `o'rd`, `o&#39;rd`} {
+				assert.NotContains(t, string(data), part)
+			}
+		})
+	}
+	back, err := junit.Read(bytes.NewReader(must(m.JUnitXML())))
+	require.NoError(t, err)
+	assert.Equal(t, "login ***", back.Suites[1].Cases[0].Name)
+	assert.Equal(t, "text ***", back.Suites[1].Cases[0].Failure.Text)
 }

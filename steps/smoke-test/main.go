@@ -73,7 +73,8 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	if c.Bool("dry-run") {
 		return plan.Describe(rt.Stdout)
 	}
-	outcome := plan.Run(ctx, rt.Stdout, c.App.ErrWriter)
+	// masked before anything is encoded (JSON, XML escape what the mask looks for)
+	outcome := plan.Run(ctx, rt.Stdout, c.App.ErrWriter).Masked(rt.Redactor.String)
 	if err := outcome.WriteText(rt.Stdout); err != nil {
 		return err
 	}
@@ -86,7 +87,8 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	return nil
 }
 
-// writeReports writes the files asked for, each masked of every secret.
+// writeReports writes the files asked for from the masked outcome; the
+// encoded bytes are masked again as a safety net.
 func writeReports(c *cli.Context, rt *stepcli.Runtime, o smoke.Outcome) error {
 	for _, report := range []struct {
 		flag   string

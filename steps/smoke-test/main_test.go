@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"log"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -341,4 +344,61 @@ func TestDryRunRequestsNothing(t *testing.T) {
 		"check  frontend admin  GET "+srv.URL+"/admin  tags: @app-frontend @not-production\n"+
 		"dry run: 2 checks (concurrency 16, deadline 5m0s), nothing requested\n", r.stdout)
 	assert.Empty(t, srv.paths())
+}
+
+// awkwardSecret holds what JSON, XML and Go quoting escape, and non-ASCII.
+const awkwardSecret = `pa&ss<w>"o'rd\ü€✓`
+
+// encodedForms is s as the encoders of the step's outputs write it.
+func encodedForms(t *testing.T, s string) []string {
+	t.Helper()
+	js, err := json.Marshal(s)
+	require.NoError(t, err)
+	var x bytes.Buffer
+	require.NoError(t, xml.EscapeText(&x, []byte(s)))
+	q := strconv.Quote(s)
+	return []string{s, string(js[1 : len(js)-1]), x.String(), q[1 : len(q)-1]}
+}
+
+// everything is what a run printed and wrote: stdout, stderr (the log) and
+// every file in dir.
+func everything(t *testing.T, r result, dir string) string {
+	all := r.stdout + r.stderr
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !e.IsDir() {
+			all += readFile(t, filepath.Join(dir, e.Name()))
+		}
+	}
+	return all
+}
+
+func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
+	srv := newApp(t, false)
+	// single-quoted YAML: ' is doubled, \ is literal
+	spec := writeFile(t, "checks.yaml", "checks:\n  - name: leaky\n    path: /echo-auth\n    headers:\n      Authorization: 'Bearer "+
+		strings.ReplaceAll(awkwardSecret, "'", "''")+"'\n")
+	dir := t.TempDir()
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "1s", "--debug", "--log-format", "json",
+		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
+	require.Equal(t, exitcode.Failed, r.code, r.stderr)
+	require.Contains(t, r.stdout, "| Authorization: *** / ", "the app echoed the header")
+	all := everything(t, r, dir)
+	for _, form := range encodedForms(t, awkwardSecret) {
+		assert.NotContains(t, all, form)
+	}
+	assert.NotContains(t, all, "ü€✓")
+
+	// the reports are still well-formed, with the mask where the secret was
+	rep, err := junit.Read(strings.NewReader(readFile(t, filepath.Join(dir, "j.xml"))))
+	require.NoError(t, err)
+	require.Len(t, rep.Failed(), 1)
+	assert.Contains(t, rep.Failed()[0].Failure.Text, "Authorization: *** /")
+	var doc struct {
+		Checks []struct{ Body string } `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "r.json"))), &doc))
+	require.Len(t, doc.Checks, 1)
+	assert.Equal(t, "Authorization: *** / ", doc.Checks[0].Body)
 }
