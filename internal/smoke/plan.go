@@ -70,7 +70,9 @@ func Prepare(s Settings) (*Plan, error) {
 	if cfg.Deadline <= 0 || cfg.RequestTimeout <= 0 {
 		return nil, exitcode.Invalidf("--deadline and --request-timeout must be positive durations")
 	}
-	var baseHost string
+	if s.BasicAuthFile != "" && s.BaseURL == "" {
+		return nil, exitcode.Invalidf("--basic-auth-file needs --base-url: the credentials are sent to that URL's scheme, host and port only")
+	}
 	if s.BaseURL != "" {
 		u, err := url.Parse(s.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -79,7 +81,6 @@ func Prepare(s Settings) (*Plan, error) {
 		if p, ok := u.User.Password(); ok {
 			s.Secret(p)
 		}
-		baseHost = u.Host
 	}
 	if s.BasicAuthFile != "" {
 		raw, err := os.ReadFile(s.BasicAuthFile)
@@ -91,7 +92,7 @@ func Prepare(s Settings) (*Plan, error) {
 			return nil, exitcode.Invalidf("--basic-auth-file %s: %w", s.BasicAuthFile, err)
 		}
 		s.Secret(auth.Password, base64.StdEncoding.EncodeToString([]byte(auth.User+":"+auth.Password)))
-		auth.Host = baseHost
+		auth.BaseURL = s.BaseURL
 		cfg.BasicAuth = auth
 	}
 	tlsConf, err := TLSConfig(s.CAFile)

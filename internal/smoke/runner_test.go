@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,7 +235,7 @@ func TestBasicAuth(t *testing.T) {
 
 	auth, err := ParseBasicAuth("govuk:pa:ss w0rd\n")
 	require.NoError(t, err)
-	auth.Host = strings.TrimPrefix(app.URL, "http://")
+	auth.BaseURL = app.URL
 	cfg := oneAttempt()
 	cfg.BasicAuth = auth
 	res := Run(context.Background(), parseChecks(t, app.URL, spec), cfg)
@@ -356,4 +357,34 @@ func TestBackoffDelay(t *testing.T) {
 			assert.LessOrEqual(t, d, want, "attempt %d", attempt)
 		}
 	}
+}
+
+func TestBasicAuthOrigin(t *testing.T) {
+	tests := []struct {
+		base, target string
+		same         bool
+	}{
+		{"https://www.example", "https://www.example/search?q=x", true},
+		{"https://www.example", "https://www.example:443/", true},
+		{"http://WWW.Example:80/app", "http://www.example/other", true},
+		{"https://www.example", "https://www.example:8443/", false},
+		{"https://www.example", "http://www.example/", false},
+		{"http://www.example", "https://www.example/", false},
+		{"https://www.example", "https://evil.example/", false},
+		{"https://www.example", "https://www.example.evil/", false},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8081/", false},
+		{"http://[::1]:8080", "http://[::1]:8080/x", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.base+" "+tt.target, func(t *testing.T) {
+			b, err := url.Parse(tt.base)
+			require.NoError(t, err)
+			u, err := url.Parse(tt.target)
+			require.NoError(t, err)
+			assert.Equal(t, tt.same, originOf(b) == originOf(u))
+		})
+	}
+	// no base URL: the credentials go nowhere
+	next := http.DefaultTransport
+	assert.Same(t, next, withBasicAuth(next, &BasicAuth{User: "u", Password: "p"}))
 }

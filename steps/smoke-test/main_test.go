@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -226,6 +229,8 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"zero concurrency", []string{"--spec", spec, "--base-url", srv.URL, "--concurrency", "0"}, "--concurrency must be at least 1"},
 		{"bad deadline", []string{"--spec", spec, "--base-url", srv.URL, "--deadline", "soon"}, "invalid value"},
 		{"bad base url", []string{"--spec", spec, "--base-url", "www.example"}, "want an absolute http:// or https:// URL"},
+		{"basic auth without base url", []string{"--spec", writeFile(t, "urls.yaml", "checks:\n  - url: "+srv.URL+"/private\n"),
+			"--basic-auth-file", writeFile(t, "auth", "govuk:hunter2-secret\n")}, "--basic-auth-file needs --base-url"},
 		{"missing spec", []string{"--spec", "/nonexistent/checks.yaml", "--base-url", srv.URL}, "no such file"},
 		{"no check selected", []string{"--spec", spec, "--base-url", srv.URL, "--env", "x", "--tags", "@app-nothing"}, "no check is selected by --tags @app-nothing"},
 		{"path without base url", []string{"--spec", spec, "--env", "x"}, "needs --base-url"},
@@ -401,4 +406,136 @@ func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "r.json"))), &doc))
 	require.Len(t, doc.Checks, 1)
 	assert.Equal(t, "Authorization: *** / ", doc.Checks[0].Body)
+}
+
+// authEvent is one request a loopback server got: which server, over which
+// scheme, for which path, and whether it carried an Authorization header.
+type authEvent struct {
+	Server, Scheme, Path string
+	Auth                 bool
+}
+
+// authRecorder serves /redirect?to=URL (a 302 there), /private (basic auth
+// required) and anything else with 200, recording every request.
+type authRecorder struct {
+	mu     sync.Mutex
+	events []authEvent
+}
+
+func (a *authRecorder) handler(server string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		a.mu.Lock()
+		a.events = append(a.events, authEvent{server, scheme, r.URL.Path, r.Header.Get("Authorization") != ""})
+		a.mu.Unlock()
+		switch r.URL.Path {
+		case "/redirect":
+			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+		case "/private":
+			if u, p, ok := r.BasicAuth(); !ok || u != "govuk" || p != "hunter2-secret" {
+				http.Error(w, "unauthorised", http.StatusUnauthorized)
+			}
+		}
+	})
+}
+
+func (a *authRecorder) take() []authEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.events
+	a.events = nil
+	return out
+}
+
+// serveOn serves h on l until the test ends.
+func serveOn(t *testing.T, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// dualListener answers plain HTTP and TLS on one port, told apart by a
+// connection's first byte (0x16 opens a TLS handshake), so that a redirect
+// can change the scheme alone.
+type dualListener struct {
+	net.Listener
+	tls *tls.Config
+}
+
+func (l dualListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a client that sends nothing cannot stall the server
+	br := bufio.NewReader(c)
+	first, err := br.Peek(1)
+	c.SetReadDeadline(time.Time{})
+	pc := &peekedConn{Conn: c, r: br}
+	if err == nil && first[0] == 0x16 {
+		return tls.Server(pc, l.tls), nil
+	}
+	return pc, nil
+}
+
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
+	rec := &authRecorder{}
+	listen := func(addr string) net.Listener {
+		l, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		return l
+	}
+	app, otherPort, otherHost := listen("127.0.0.1:0"), listen("127.0.0.1:0"), listen("127.0.0.2:0")
+	serveOn(t, app, rec.handler("app"))
+	serveOn(t, otherPort, rec.handler("other port"))
+	serveOn(t, otherHost, rec.handler("other host"))
+	// a certificate for 127.0.0.1, and a CA file trusting it
+	certSrv := httptest.NewUnstartedServer(nil)
+	certSrv.StartTLS()
+	certSrv.Close()
+	dual := listen("127.0.0.1:0")
+	serveOn(t, dualListener{dual, &tls.Config{Certificates: certSrv.TLS.Certificates, NextProtos: []string{"http/1.1"}}}, rec.handler("dual"))
+	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSrv.Certificate().Raw})))
+	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
+
+	at := func(l net.Listener, scheme string) string { return scheme + "://" + l.Addr().String() }
+	follow := "\n    expect: {follow_redirects: true}"
+	tests := []struct {
+		name, base, check string // check: one check's YAML after "- name: c\n    "
+		want              []authEvent
+	}{
+		{"a check on the base origin", at(app, "http"), "path: /private",
+			[]authEvent{{"app", "http", "/private", true}}},
+		{"a redirect within the base origin keeps it", at(app, "http"), "path: /redirect?to=/private" + follow,
+			[]authEvent{{"app", "http", "/redirect", true}, {"app", "http", "/private", true}}},
+		{"a redirect to another port", at(app, "http"), "path: /redirect?to=" + at(otherPort, "http") + "/landing" + follow,
+			[]authEvent{{"app", "http", "/redirect", true}, {"other port", "http", "/landing", false}}},
+		{"a redirect to another loopback host", at(app, "http"), "path: /redirect?to=" + at(otherHost, "http") + "/landing" + follow,
+			[]authEvent{{"app", "http", "/redirect", true}, {"other host", "http", "/landing", false}}},
+		{"a redirect from http to https on the same host and port", at(dual, "http"), "path: /redirect?to=" + at(dual, "https") + "/landing" + follow,
+			[]authEvent{{"dual", "http", "/redirect", true}, {"dual", "https", "/landing", false}}},
+		{"a redirect from https to http on the same host and port", at(dual, "https"), "path: /redirect?to=" + at(dual, "http") + "/landing" + follow,
+			[]authEvent{{"dual", "https", "/redirect", true}, {"dual", "http", "/landing", false}}},
+		{"a check's url on another port", at(app, "http"), "url: " + at(otherPort, "http") + "/private\n    expect: {status: 401}",
+			[]authEvent{{"other port", "http", "/private", false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.take()
+			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    "+tt.check+"\n")
+			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--basic-auth-file", auth, "--ca-file", ca)
+			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
+			assert.Equal(t, tt.want, rec.take())
+		})
+	}
 }
