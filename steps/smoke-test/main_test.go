@@ -539,3 +539,42 @@ func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretVarsAreMasked(t *testing.T) {
+	srv := newApp(t, false)
+	secrets := map[string]string{
+		"smoke_deploy_token":  "tok-5c2d9e",            // *TOKEN*, any case
+		"SmokeApiKey":         "key-8a7b6c",            // *KEY*
+		"SMOKE_DB_PASSWORD":   "pw-1f2e3d",             // *PASSWORD*
+		"SMOKE_CLIENT_SECRET": "sec-4b5a69",            // *SECRET*
+		"SMOKE_SEARCH_PHRASE": `find "me" & <you> ü€✓`, // listed in --secret-vars
+	}
+	for name, v := range secrets {
+		t.Setenv(name, v)
+	}
+	t.Setenv("SMOKE_REGION", "eu-west-2") // not secret: stays visible
+	spec := writeFile(t, "checks.yaml", `checks:
+  - name: search ${SMOKE_SEARCH_PHRASE}
+    path: /broken?token=${smoke_deploy_token}&key=${SmokeApiKey}&pw=${SMOKE_DB_PASSWORD}&s=${SMOKE_CLIENT_SECRET}&region=${SMOKE_REGION}
+    expect:
+      body_contains: ${SMOKE_SEARCH_PHRASE}
+`)
+	dir := t.TempDir()
+	args := []string{"--spec", spec, "--base-url", srv.URL, "--secret-vars", "SMOKE_SEARCH_PHRASE,SMOKE_UNUSED", "--deadline", "1s",
+		"--debug", "--log-format", "json", "--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir}
+	r := runStep(t, args...)
+	require.Equal(t, exitcode.Failed, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "FAIL  search ***  GET "+srv.URL+"/broken?token=***&key=***&pw=***&s=***&region=eu-west-2  ")
+	assert.Equal(t, "0 passed, 1 failed (failed: search ***)", readFile(t, filepath.Join(dir, "summary")))
+	all := everything(t, r, dir)
+	for name, v := range secrets {
+		for _, form := range encodedForms(t, v) {
+			assert.NotContains(t, all, form, name)
+		}
+	}
+	assert.NotContains(t, all, "ü€✓")
+
+	r = runStep(t, append(args, "--dry-run")...)
+	require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "check  search ***  GET "+srv.URL+"/broken?token=***&key=***&pw=***&s=***&region=eu-west-2\n")
+}
