@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,14 +118,61 @@ func TestRunCommandRefusesAStaleReport(t *testing.T) {
 	assert.ErrorContains(t, err, "left from an earlier run")
 }
 
+// callOnWrite is a writer that calls fn once it has been written word.
+type callOnWrite struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	word string
+	fn   func()
+}
+
+func (w *callOnWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if w.fn != nil && strings.Contains(w.buf.String(), w.word) {
+		w.fn()
+		w.fn = nil
+	}
+	return len(p), nil
+}
+
+// exited reports whether process pid has exited: gone, or a zombie its
+// new parent has not reaped yet.
+func exited(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	// "pid (comm) state ...": the state follows the last ')'
+	i := bytes.LastIndexByte(stat, ')')
+	return err == nil && i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+// The suite is stopped once it says it is running, not at a time, and the
+// whole group stops: the background child too.
 func TestRunCommandStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	_, err := RunCommand(ctx, Command{Command: "sleep 30 & wait", JUnitInput: filepath.Join(t.TempDir(), "r.xml"),
-		Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, StopGrace: time.Second})
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	stdout := &callOnWrite{word: "running", fn: cancel}
+	_, err := RunCommand(ctx, Command{Command: "sleep 300 & echo $! > " + pidFile + "; echo running; wait",
+		JUnitInput: filepath.Join(t.TempDir(), "r.xml"), Stdout: stdout, Stderr: &bytes.Buffer{}, StopGrace: 2 * time.Second})
 	assert.ErrorContains(t, err, "suite command stopped")
-	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.ErrorIs(t, err, context.Canceled)
+	raw, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if !exited(pid) { // it survived: a live process keeps its pid, so this is still our sleep
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	// the child's exit is the event; the bound is only for a child left running
+	// (signalled alone, the shell would leave it behind)
+	assert.Eventually(t, func() bool { return exited(pid) }, 20*time.Second, 10*time.Millisecond,
+		"the suite's background child was stopped with it")
 }
 
 func must(b []byte, err error) []byte {
