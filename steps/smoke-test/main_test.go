@@ -385,7 +385,9 @@ func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: leaky\n    path: /echo-auth\n    headers:\n      Authorization: 'Bearer "+
 		strings.ReplaceAll(awkwardSecret, "'", "''")+"'\n")
 	dir := t.TempDir()
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "1s", "--debug", "--log-format", "json",
+	// the check fails until the deadline; 3s leaves a loaded machine room for the
+	// first response, whose echoed secret the reports must hold masked
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "3s", "--debug", "--log-format", "json",
 		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
 	require.Equal(t, exitcode.Failed, r.code, r.stderr)
 	require.Contains(t, r.stdout, "| Authorization: *** / ", "the app echoed the header")
