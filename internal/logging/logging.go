@@ -1,6 +1,7 @@
 // Package logging sets up the one-line-per-event slog logger every step
-// uses: text on a terminal, JSON otherwise (Argo collects pod logs), always
-// through a redacting writer so secrets never reach a log line.
+// uses: text on a terminal, JSON otherwise (Argo collects pod logs). Secrets
+// are masked in every record before it is encoded, so escaping (a `"` or `\`
+// in a password) cannot hide one from the mask.
 package logging
 
 import (
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 
 	"golang.org/x/term"
+
+	"github.com/slipway-deploy/slipway/internal/redact"
 )
 
 // Formats accepted by --log-format.
@@ -18,21 +21,25 @@ const (
 	FormatJSON = "json"
 )
 
-// New returns a logger writing to w in the given format. "auto" picks text
-// when w is a terminal and JSON otherwise.
-func New(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+// New returns a logger writing to w in the given format, masking red's
+// secrets in each record before encoding it. "auto" picks text when w is a
+// terminal and JSON otherwise.
+func New(w io.Writer, format string, level slog.Level, red *redact.Redactor) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch format {
 	case FormatAuto, "":
 		if f, ok := w.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
+			h = slog.NewTextHandler(w, opts)
+		} else {
+			h = slog.NewJSONHandler(w, opts)
 		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	case FormatText:
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case FormatJSON:
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
 	default:
 		return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
 	}
+	return slog.New(red.Handler(h)), nil
 }

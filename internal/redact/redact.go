@@ -6,9 +6,12 @@ package redact
 
 import (
 	"bytes"
+	"encoding/json"
+	"encoding/xml"
 	"io"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -25,7 +28,10 @@ type Redactor struct {
 
 // Add registers secrets to mask. Empty strings and whitespace-only strings
 // are ignored (masking them would mangle every line). For each secret its
-// URL-escaped forms are added too, since remotes echo URLs.
+// URL-escaped forms are added too, since remotes echo URLs, and its Go-quoted,
+// JSON and XML forms, for text that was encoded before it reached a redacting
+// writer (an error's %q, a report); masking before encoding is the rule, these
+// forms are the safety net.
 func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -34,7 +40,7 @@ func (r *Redactor) Add(secrets ...string) {
 		if s == "" {
 			continue
 		}
-		for _, v := range []string{s, url.QueryEscape(s), url.PathEscape(s), url.UserPassword("x", s).String()[2:]} {
+		for _, v := range forms(s) {
 			if v != "" && !contains(r.secrets, v) {
 				r.secrets = append(r.secrets, v)
 			}
@@ -42,6 +48,28 @@ func (r *Redactor) Add(secrets ...string) {
 	}
 	// longest first, so a secret containing another is masked whole
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+}
+
+// forms is s as URLs, Go quoting, JSON and XML write it.
+func forms(s string) []string {
+	out := []string{s, url.QueryEscape(s), url.PathEscape(s), url.UserPassword("x", s).String()[2:]}
+	quoted := strconv.Quote(s)
+	out = append(out, quoted[1:len(quoted)-1])
+	if js, err := json.Marshal(s); err == nil { // HTML-safe: & < > as \u0026 ...
+		out = append(out, string(js[1:len(js)-1]))
+	}
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(s) == nil {
+		js := bytes.TrimSpace(plain.Bytes())
+		out = append(out, string(js[1:len(js)-1]))
+	}
+	var x strings.Builder
+	if xml.EscapeText(&x, []byte(s)) == nil {
+		out = append(out, x.String(), strings.ReplaceAll(x.String(), "&#xA;", "\n"))
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -3,6 +3,7 @@ package smoke
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -96,4 +97,41 @@ func BenchmarkCurlXargs200Checks(b *testing.B) {
 			b.Fatalf("curl: %v\n%s", err, out)
 		}
 	}
+}
+
+// Timing claims the tests no longer make (they decide on events): how far
+// past its deadline a run of failing checks returns, and how long a
+// suite takes to stop once its context ends.
+
+// BenchmarkDeadlineOvershoot runs a check that always fails against a 200 ms
+// deadline and reports the latest a run returned, in ms past the deadline.
+func BenchmarkDeadlineOvershoot(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	b.Cleanup(srv.Close)
+	checks := parseChecks(b, srv.URL, "checks:\n  - path: /\n")
+	const deadline = 200 * time.Millisecond
+	worst := -deadline // negative: returned before the deadline
+	for b.Loop() {
+		start := time.Now()
+		Run(context.Background(), checks, Config{Deadline: deadline, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
+		worst = max(worst, time.Since(start)-deadline)
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms-past-deadline")
+}
+
+// BenchmarkCommandStop reports how long RunCommand takes to return once its
+// context is cancelled, for a suite with a background child.
+func BenchmarkCommandStop(b *testing.B) {
+	dir := b.TempDir()
+	var worst time.Duration
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stopAt time.Time
+		stdout := &callOnWrite{word: "running", fn: func() { stopAt = time.Now(); cancel() }}
+		RunCommand(ctx, Command{Command: "sleep 300 & echo running; wait", JUnitInput: filepath.Join(dir, "r.xml"),
+			Stdout: stdout, Stderr: io.Discard})
+		worst = max(worst, time.Since(stopAt))
+		cancel()
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms-to-stop")
 }

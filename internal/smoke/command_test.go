@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,14 +118,61 @@ func TestRunCommandRefusesAStaleReport(t *testing.T) {
 	assert.ErrorContains(t, err, "left from an earlier run")
 }
 
+// callOnWrite is a writer that calls fn once it has been written word.
+type callOnWrite struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	word string
+	fn   func()
+}
+
+func (w *callOnWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if w.fn != nil && strings.Contains(w.buf.String(), w.word) {
+		w.fn()
+		w.fn = nil
+	}
+	return len(p), nil
+}
+
+// exited reports whether process pid has exited: gone, or a zombie its
+// new parent has not reaped yet.
+func exited(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	// "pid (comm) state ...": the state follows the last ')'
+	i := bytes.LastIndexByte(stat, ')')
+	return err == nil && i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+// The suite is stopped once it says it is running, not at a time, and the
+// whole group stops: the background child too.
 func TestRunCommandStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	_, err := RunCommand(ctx, Command{Command: "sleep 30 & wait", JUnitInput: filepath.Join(t.TempDir(), "r.xml"),
-		Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, StopGrace: time.Second})
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	stdout := &callOnWrite{word: "running", fn: cancel}
+	_, err := RunCommand(ctx, Command{Command: "sleep 300 & echo $! > " + pidFile + "; echo running; wait",
+		JUnitInput: filepath.Join(t.TempDir(), "r.xml"), Stdout: stdout, Stderr: &bytes.Buffer{}, StopGrace: 2 * time.Second})
 	assert.ErrorContains(t, err, "suite command stopped")
-	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.ErrorIs(t, err, context.Canceled)
+	raw, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if !exited(pid) { // it survived: a live process keeps its pid, so this is still our sleep
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	// the child's exit is the event; the bound is only for a child left running
+	// (signalled alone, the shell would leave it behind)
+	assert.Eventually(t, func() bool { return exited(pid) }, 20*time.Second, 10*time.Millisecond,
+		"the suite's background child was stopped with it")
 }
 
 func must(b []byte, err error) []byte {
@@ -184,4 +236,39 @@ smoke-test: 2 passed, 3 failed, 1 skipped (failed: search, not reached, login) i
 	checks := doc["checks"].([]any)
 	assert.Equal(t, float64(7), checks[1].(map[string]any)["attempts"])
 	assert.Len(t, doc["tests"], 3)
+}
+
+// The mask here knows the secret only as it is, not escaped: whatever is
+// masked in the reports was masked before they were encoded.
+func TestMaskedReportsHoldNoSecret(t *testing.T) {
+	const secret = `pa&ss<w>"o'rd\ü€✓`
+	mask := func(s string) string { return strings.ReplaceAll(s, secret, "***") }
+	o := Outcome{
+		Checks: []Result{{Name: "search " + secret, Method: "GET", URL: "https://x.test/?q=" + secret, Tags: []string{"t" + secret},
+			Attempts: 2, Status: 500, Failure: `body_contains: "` + secret + `" not in the body`, Body: "echo: " + secret}},
+		Suite: &junit.Report{Suites: []junit.Suite{{Name: "suite " + secret, Cases: []junit.Case{
+			{Name: "login " + secret, Classname: secret, SystemOut: "out " + secret,
+				Failure: &junit.Problem{Message: "got " + secret, Type: secret, Text: "text " + secret}},
+			{Name: "skipped", Skipped: &junit.Problem{Message: secret}},
+		}}}},
+		SuiteErr: fmt.Errorf("%w: report of %s", ErrNoReport, secret),
+		SuiteRan: true,
+	}
+	m := o.Masked(mask)
+	assert.ErrorIs(t, m.SuiteErr, ErrNoReport, "the masked error still unwraps")
+	assert.Contains(t, o.Checks[0].Name, secret, "the outcome itself is left as it was")
+	var text bytes.Buffer
+	require.NoError(t, m.WriteText(&text))
+	for name, data := range map[string][]byte{"json": must(m.JSON()), "junit": must(m.JUnitXML()), "text": text.Bytes(), "summary": []byte(m.Summary())} {
+		t.Run(name, func(t *testing.T) {
+			assert.Contains(t, string(data), "***")
+			for _, part := range []string{"ss<w", `ss\u003cw`, "ss&lt;w", "ü€✓", `o'rd`, `o&#39;rd`} {
+				assert.NotContains(t, string(data), part)
+			}
+		})
+	}
+	back, err := junit.Read(bytes.NewReader(must(m.JUnitXML())))
+	require.NoError(t, err)
+	assert.Equal(t, "login ***", back.Suites[1].Cases[0].Name)
+	assert.Equal(t, "text ***", back.Suites[1].Cases[0].Failure.Text)
 }

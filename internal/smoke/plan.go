@@ -29,6 +29,9 @@ type Settings struct {
 	Config        Config // Deadline, RequestTimeout, Concurrency, Log
 	// Getenv resolves the spec's ${VAR}s besides ENV; nil is os.LookupEnv.
 	Getenv smokespec.Lookup
+	// SecretVars are ${VAR}s whose values are masked in output, besides
+	// those whose names look secret (see SecretVar).
+	SecretVars []string
 	// Secret is called with every credential found, to mask it in output.
 	Secret func(...string)
 }
@@ -43,6 +46,20 @@ type Plan struct {
 
 // sensitiveHeader names request headers whose values are masked in output.
 var sensitiveHeader = regexp.MustCompile(`(?i)authorization|cookie|token|secret|key|password|session`)
+
+// secretVarName matches ${VAR} names whose values are masked in output.
+var secretVarName = regexp.MustCompile(`(?i)key|token|secret|password`)
+
+// SecretVar reports whether the value of ${name} is masked in output: its
+// name holds KEY, TOKEN, SECRET or PASSWORD (any case), or it is listed.
+func SecretVar(name string, listed []string) bool {
+	for _, l := range listed {
+		if strings.TrimSpace(l) == name {
+			return true
+		}
+	}
+	return secretVarName.MatchString(name)
+}
 
 // Prepare validates the settings, reads the spec, the credentials and the CA
 // file, and selects the checks. Every error is an input error (exit 2):
@@ -70,7 +87,9 @@ func Prepare(s Settings) (*Plan, error) {
 	if cfg.Deadline <= 0 || cfg.RequestTimeout <= 0 {
 		return nil, exitcode.Invalidf("--deadline and --request-timeout must be positive durations")
 	}
-	var baseHost string
+	if s.BasicAuthFile != "" && s.BaseURL == "" {
+		return nil, exitcode.Invalidf("--basic-auth-file needs --base-url: the credentials are sent to that URL's scheme, host and port only")
+	}
 	if s.BaseURL != "" {
 		u, err := url.Parse(s.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -79,7 +98,6 @@ func Prepare(s Settings) (*Plan, error) {
 		if p, ok := u.User.Password(); ok {
 			s.Secret(p)
 		}
-		baseHost = u.Host
 	}
 	if s.BasicAuthFile != "" {
 		raw, err := os.ReadFile(s.BasicAuthFile)
@@ -91,7 +109,7 @@ func Prepare(s Settings) (*Plan, error) {
 			return nil, exitcode.Invalidf("--basic-auth-file %s: %w", s.BasicAuthFile, err)
 		}
 		s.Secret(auth.Password, base64.StdEncoding.EncodeToString([]byte(auth.User+":"+auth.Password)))
-		auth.Host = baseHost
+		auth.BaseURL = s.BaseURL
 		cfg.BasicAuth = auth
 	}
 	tlsConf, err := TLSConfig(s.CAFile)
@@ -106,10 +124,14 @@ func Prepare(s Settings) (*Plan, error) {
 			getenv = os.LookupEnv
 		}
 		lookup := func(name string) (string, bool) {
+			v, ok := getenv(name)
 			if name == "ENV" && s.EnvName != "" {
-				return s.EnvName, true
+				v, ok = s.EnvName, true
 			}
-			return getenv(name)
+			if ok && SecretVar(name, s.SecretVars) {
+				s.Secret(v) // before the value reaches a check line, a log or a report
+			}
+			return v, ok
 		}
 		spec, err := smokespec.Load(s.SpecFile, smokespec.Options{BaseURL: s.BaseURL, Lookup: lookup})
 		if err != nil {

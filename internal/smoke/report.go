@@ -133,6 +133,65 @@ func (o Outcome) WriteText(w io.Writer) error {
 	return err
 }
 
+// Masked is a copy of the outcome with mask applied to every text in it
+// (names, URLs, reasons, bodies, the suite's report and error). Reports are
+// encoded from it: once JSON or XML has escaped a secret holding & < or ",
+// masking the encoded bytes no longer finds it.
+func (o Outcome) Masked(mask func(string) string) Outcome {
+	out := o
+	out.Checks = make([]Result, len(o.Checks))
+	for i, r := range o.Checks {
+		r.Name, r.Method, r.URL = mask(r.Name), mask(r.Method), mask(r.URL)
+		r.Failure, r.Body = mask(r.Failure), mask(r.Body)
+		r.Tags = maskAll(mask, r.Tags)
+		out.Checks[i] = r
+	}
+	if o.Suite != nil {
+		rep := junit.Report{Name: mask(o.Suite.Name), Suites: make([]junit.Suite, len(o.Suite.Suites))}
+		for i, s := range o.Suite.Suites {
+			ms := junit.Suite{Name: mask(s.Name), Time: s.Time, Cases: make([]junit.Case, len(s.Cases))}
+			for j, c := range s.Cases {
+				ms.Cases[j] = junit.Case{Name: mask(c.Name), Classname: mask(c.Classname), Time: c.Time,
+					Failure: maskProblem(mask, c.Failure), Error: maskProblem(mask, c.Error), Skipped: maskProblem(mask, c.Skipped),
+					SystemOut: mask(c.SystemOut)}
+			}
+			rep.Suites[i] = ms
+		}
+		out.Suite = &rep
+	}
+	if o.SuiteErr != nil {
+		out.SuiteErr = maskedError{msg: mask(o.SuiteErr.Error()), err: o.SuiteErr}
+	}
+	return out
+}
+
+func maskAll(mask func(string) string, list []string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = mask(s)
+	}
+	return out
+}
+
+func maskProblem(mask func(string) string, p *junit.Problem) *junit.Problem {
+	if p == nil {
+		return nil
+	}
+	return &junit.Problem{Message: mask(p.Message), Type: mask(p.Type), Text: mask(p.Text)}
+}
+
+// maskedError reads as its masked message and still unwraps to the error.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e maskedError) Error() string { return e.msg }
+func (e maskedError) Unwrap() error { return e.err }
+
 // JUnit is the outcome as a JUnit report: a "smoke-test checks" suite for
 // the spec's checks, then the external suite's own suites. A suite command
 // that failed without a failing test shows as one errored test case.

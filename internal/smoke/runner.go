@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -48,7 +49,7 @@ type Config struct {
 	Backoff        Backoff
 	// Transport carries every request; nil is NewTransport(nil, Concurrency).
 	Transport http.RoundTripper
-	// BasicAuth, when set, is sent to its Host (every host when Host is "").
+	// BasicAuth, when set, is sent to its BaseURL's origin only.
 	BasicAuth *BasicAuth
 	Log       *slog.Logger
 }
@@ -71,10 +72,58 @@ func (b Backoff) delay(attempt int) time.Duration {
 // BasicAuth is a user and password for HTTP basic authentication.
 type BasicAuth struct {
 	User, Password string
-	// Host (host:port as in the URL) limits the credentials to one server,
-	// so a check against another site never receives them. "" sends them
-	// everywhere.
-	Host string
+	// BaseURL's origin (scheme, host and port) is the only one the
+	// credentials are sent to: a check or a followed redirect to another
+	// host, port or scheme goes without them. "" sends them nowhere.
+	BaseURL string
+}
+
+// origin is what BasicAuth compares: scheme, host and port, the port
+// filled in when the URL leaves it to the scheme.
+type origin struct{ scheme, host, port string }
+
+func originOf(u *url.URL) origin {
+	o := origin{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Hostname()), port: u.Port()}
+	if o.port == "" {
+		switch o.scheme {
+		case "http":
+			o.port = "80"
+		case "https":
+			o.port = "443"
+		}
+	}
+	return o
+}
+
+// authTransport adds basic auth to each request to one origin, redirects
+// included, as it is sent. Set on the request instead, the header would be
+// copied by http.Client to a redirect on the same host name whatever its
+// port or scheme (https to http included).
+type authTransport struct {
+	next   http.RoundTripper
+	auth   *BasicAuth
+	origin origin
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if originOf(req.URL) != t.origin || req.Header.Get("Authorization") != "" {
+		return t.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context()) // a RoundTripper must not change the request it is given
+	req.SetBasicAuth(t.auth.User, t.auth.Password)
+	return t.next.RoundTrip(req)
+}
+
+// withBasicAuth wraps next so that auth goes to its base URL's origin only.
+func withBasicAuth(next http.RoundTripper, auth *BasicAuth) http.RoundTripper {
+	if auth == nil {
+		return next
+	}
+	base, err := url.Parse(auth.BaseURL)
+	if err != nil || auth.BaseURL == "" || base.Host == "" {
+		return next // nowhere to send them
+	}
+	return &authTransport{next: next, auth: auth, origin: originOf(base)}
 }
 
 // ParseBasicAuth reads "user:password" (one line; surrounding space and a
@@ -168,16 +217,17 @@ func Run(ctx context.Context, checks []smokespec.Check, cfg Config) []Result {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 	defer cancel()
+	transport := withBasicAuth(cfg.Transport, cfg.BasicAuth)
 	r := &runner{
 		cfg:   cfg,
 		slots: make(chan struct{}, cfg.Concurrency),
-		follow: &http.Client{Transport: cfg.Transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		follow: &http.Client{Transport: transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return fmt.Errorf("stopped after %d redirects", maxRedirects)
 			}
 			return nil
 		}},
-		noFollow: &http.Client{Transport: cfg.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		noFollow: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
 	}
@@ -277,9 +327,6 @@ func (r *runner) attempt(ctx context.Context, c smokespec.Check) attemptOutcome 
 			continue
 		}
 		req.Header.Add(h.Name, h.Value)
-	}
-	if a := r.cfg.BasicAuth; a != nil && (a.Host == "" || a.Host == req.URL.Host) && req.Header.Get("Authorization") == "" {
-		req.SetBasicAuth(a.User, a.Password)
 	}
 	client := r.noFollow
 	if c.Expect.FollowRedirects {

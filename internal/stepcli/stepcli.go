@@ -92,7 +92,7 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			if c.Bool("debug") {
 				level = slog.LevelDebug
 			}
-			logger, err := logging.New(stderrFile(stderr, errw), c.String("log-format"), level)
+			logger, err := logging.New(stderrFile(stderr, errw), c.String("log-format"), level, red)
 			if err != nil {
 				return exitcode.AsInvalid(err)
 			}

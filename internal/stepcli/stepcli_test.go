@@ -3,10 +3,16 @@ package stepcli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
@@ -53,6 +59,60 @@ func TestMainExitCodesAndRedaction(t *testing.T) {
 			if tt.ret != nil {
 				last := errb.String()[bytes.LastIndexByte(bytes.TrimRight(errb.Bytes(), "\n"), '\n')+1:]
 				assert.Regexp(t, `^demo: .*remote said \*\*\* second line\n$`, last)
+			}
+		})
+	}
+}
+
+// A secret holding characters that JSON, XML and Go quoting escape, and
+// non-ASCII: once a log handler has escaped it, masking the written bytes
+// no longer finds it.
+const awkwardSecret = `pa&ss<w>"o'rd\ü€✓`
+
+// encodedForms is the secret as the encoders a step's output goes through write it.
+func encodedForms(t *testing.T, s string) []string {
+	t.Helper()
+	js, err := json.Marshal(s)
+	require.NoError(t, err)
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	require.NoError(t, enc.Encode(s))
+	var x bytes.Buffer
+	require.NoError(t, xml.EscapeText(&x, []byte(s)))
+	q := strconv.Quote(s)
+	return []string{s, string(js[1 : len(js)-1]), strings.TrimSpace(plain.String())[1 : len(strings.TrimSpace(plain.String()))-1], x.String(), q[1 : len(q)-1]}
+}
+
+func TestLogsMaskSecretsBeforeEncoding(t *testing.T) {
+	step := Step{
+		Name:  "demo",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "token"}},
+		Action: func(_ context.Context, c *cli.Context, rt *Runtime) error {
+			log := rt.Log.With("remote", "https://x:"+c.String("token")+"@git.example")
+			rt.Redactor.Add(c.String("token"))
+			log.Info("pushed with "+c.String("token"), "token", c.String("token"),
+				"err", errors.New("remote said "+c.String("token")),
+				slog.Group("auth", "header", "Bearer "+c.String("token")))
+			return nil
+		},
+	}
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := Main(step, []string{"demo", "--log-format", format, "--token", awkwardSecret}, &out, &errb)
+			require.Equal(t, exitcode.OK, code, errb.String())
+			require.Contains(t, errb.String(), "pushed with ***")
+			for _, form := range encodedForms(t, awkwardSecret) {
+				assert.NotContains(t, errb.String(), form)
+			}
+			if format == "json" {
+				var line map[string]any
+				require.NoError(t, json.Unmarshal(errb.Bytes(), &line), errb.String())
+				assert.Equal(t, "***", line["token"])
+				assert.Equal(t, "remote said ***", line["err"])
+				assert.Equal(t, "https://x:***@git.example", line["remote"])
+				assert.Equal(t, map[string]any{"header": "Bearer ***"}, line["auth"])
 			}
 		})
 	}

@@ -35,7 +35,8 @@ func step() stepcli.Step {
 			&cli.DurationFlag{Name: "deadline", Value: smoke.DefaultDeadline, EnvVars: env("deadline"), Usage: "keep retrying failing checks until this much time has passed"},
 			&cli.DurationFlag{Name: "request-timeout", Value: smoke.DefaultRequestTimeout, EnvVars: env("request-timeout"), Usage: "time limit of one request, body included"},
 			&cli.IntFlag{Name: "concurrency", Value: smoke.DefaultConcurrency, EnvVars: env("concurrency"), Usage: "requests in flight at once"},
-			&cli.StringFlag{Name: "basic-auth-file", EnvVars: env("basic-auth-file"), Usage: "file holding user:password, sent as basic auth to --base-url's host"},
+			&cli.StringFlag{Name: "basic-auth-file", EnvVars: env("basic-auth-file"), Usage: "file holding user:password, sent as basic auth to --base-url's scheme, host and port only (redirects elsewhere go without)"},
+			&cli.StringSliceFlag{Name: "secret-vars", EnvVars: env("secret-vars"), Usage: "${VAR}s of the spec whose values are masked in all output, besides those named *KEY*, *TOKEN*, *SECRET* or *PASSWORD*"},
 			&cli.StringFlag{Name: "ca-file", EnvVars: env("ca-file"), Usage: "PEM CA certificate(s) trusted besides the system's"},
 			&cli.StringFlag{Name: "command", EnvVars: env("command"), Usage: "external suite to run with sh -c (after the spec's checks); its output is streamed"},
 			&cli.StringFlag{Name: "junit-input", EnvVars: env("junit-input"), Usage: "JUnit report --command writes, read when it ends"},
@@ -56,6 +57,7 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 		Tags:          c.StringSlice("tags"),
 		SkipTags:      c.StringSlice("skip-tags"),
 		BasicAuthFile: c.String("basic-auth-file"),
+		SecretVars:    c.StringSlice("secret-vars"),
 		CAFile:        c.String("ca-file"),
 		Command:       c.String("command"),
 		JUnitInput:    c.String("junit-input"),
@@ -73,7 +75,8 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	if c.Bool("dry-run") {
 		return plan.Describe(rt.Stdout)
 	}
-	outcome := plan.Run(ctx, rt.Stdout, c.App.ErrWriter)
+	// masked before anything is encoded (JSON, XML escape what the mask looks for)
+	outcome := plan.Run(ctx, rt.Stdout, c.App.ErrWriter).Masked(rt.Redactor.String)
 	if err := outcome.WriteText(rt.Stdout); err != nil {
 		return err
 	}
@@ -86,7 +89,8 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	return nil
 }
 
-// writeReports writes the files asked for, each masked of every secret.
+// writeReports writes the files asked for from the masked outcome; the
+// encoded bytes are masked again as a safety net.
 func writeReports(c *cli.Context, rt *stepcli.Runtime, o smoke.Outcome) error {
 	for _, report := range []struct {
 		flag   string

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -223,6 +229,8 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		{"zero concurrency", []string{"--spec", spec, "--base-url", srv.URL, "--concurrency", "0"}, "--concurrency must be at least 1"},
 		{"bad deadline", []string{"--spec", spec, "--base-url", srv.URL, "--deadline", "soon"}, "invalid value"},
 		{"bad base url", []string{"--spec", spec, "--base-url", "www.example"}, "want an absolute http:// or https:// URL"},
+		{"basic auth without base url", []string{"--spec", writeFile(t, "urls.yaml", "checks:\n  - url: "+srv.URL+"/private\n"),
+			"--basic-auth-file", writeFile(t, "auth", "govuk:hunter2-secret\n")}, "--basic-auth-file needs --base-url"},
 		{"missing spec", []string{"--spec", "/nonexistent/checks.yaml", "--base-url", srv.URL}, "no such file"},
 		{"no check selected", []string{"--spec", spec, "--base-url", srv.URL, "--env", "x", "--tags", "@app-nothing"}, "no check is selected by --tags @app-nothing"},
 		{"path without base url", []string{"--spec", spec, "--env", "x"}, "needs --base-url"},
@@ -341,4 +349,234 @@ func TestDryRunRequestsNothing(t *testing.T) {
 		"check  frontend admin  GET "+srv.URL+"/admin  tags: @app-frontend @not-production\n"+
 		"dry run: 2 checks (concurrency 16, deadline 5m0s), nothing requested\n", r.stdout)
 	assert.Empty(t, srv.paths())
+}
+
+// awkwardSecret holds what JSON, XML and Go quoting escape, and non-ASCII.
+const awkwardSecret = `pa&ss<w>"o'rd\ü€✓`
+
+// encodedForms is s as the encoders of the step's outputs write it.
+func encodedForms(t *testing.T, s string) []string {
+	t.Helper()
+	js, err := json.Marshal(s)
+	require.NoError(t, err)
+	var x bytes.Buffer
+	require.NoError(t, xml.EscapeText(&x, []byte(s)))
+	q := strconv.Quote(s)
+	return []string{s, string(js[1 : len(js)-1]), x.String(), q[1 : len(q)-1]}
+}
+
+// everything is what a run printed and wrote: stdout, stderr (the log) and
+// every file in dir.
+func everything(t *testing.T, r result, dir string) string {
+	all := r.stdout + r.stderr
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !e.IsDir() {
+			all += readFile(t, filepath.Join(dir, e.Name()))
+		}
+	}
+	return all
+}
+
+func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
+	srv := newApp(t, false)
+	// single-quoted YAML: ' is doubled, \ is literal
+	spec := writeFile(t, "checks.yaml", "checks:\n  - name: leaky\n    path: /echo-auth\n    headers:\n      Authorization: 'Bearer "+
+		strings.ReplaceAll(awkwardSecret, "'", "''")+"'\n")
+	dir := t.TempDir()
+	// the check fails until the deadline; 3s leaves a loaded machine room for the
+	// first response, whose echoed secret the reports must hold masked
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "3s", "--debug", "--log-format", "json",
+		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
+	require.Equal(t, exitcode.Failed, r.code, r.stderr)
+	require.Contains(t, r.stdout, "| Authorization: *** / ", "the app echoed the header")
+	all := everything(t, r, dir)
+	for _, form := range encodedForms(t, awkwardSecret) {
+		assert.NotContains(t, all, form)
+	}
+	assert.NotContains(t, all, "ü€✓")
+
+	// the reports are still well-formed, with the mask where the secret was
+	rep, err := junit.Read(strings.NewReader(readFile(t, filepath.Join(dir, "j.xml"))))
+	require.NoError(t, err)
+	require.Len(t, rep.Failed(), 1)
+	assert.Contains(t, rep.Failed()[0].Failure.Text, "Authorization: *** /")
+	var doc struct {
+		Checks []struct{ Body string } `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "r.json"))), &doc))
+	require.Len(t, doc.Checks, 1)
+	assert.Equal(t, "Authorization: *** / ", doc.Checks[0].Body)
+}
+
+// authEvent is one request a loopback server got: which server, over which
+// scheme, for which path, and whether it carried an Authorization header.
+type authEvent struct {
+	Server, Scheme, Path string
+	Auth                 bool
+}
+
+// authRecorder serves /redirect?to=URL (a 302 there), /private (basic auth
+// required) and anything else with 200, recording every request.
+type authRecorder struct {
+	mu     sync.Mutex
+	events []authEvent
+}
+
+func (a *authRecorder) handler(server string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		a.mu.Lock()
+		a.events = append(a.events, authEvent{server, scheme, r.URL.Path, r.Header.Get("Authorization") != ""})
+		a.mu.Unlock()
+		switch r.URL.Path {
+		case "/redirect":
+			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+		case "/private":
+			if u, p, ok := r.BasicAuth(); !ok || u != "govuk" || p != "hunter2-secret" {
+				http.Error(w, "unauthorised", http.StatusUnauthorized)
+			}
+		}
+	})
+}
+
+func (a *authRecorder) take() []authEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.events
+	a.events = nil
+	return out
+}
+
+// serveOn serves h on l until the test ends.
+func serveOn(t *testing.T, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// dualListener answers plain HTTP and TLS on one port, told apart by a
+// connection's first byte (0x16 opens a TLS handshake), so that a redirect
+// can change the scheme alone.
+type dualListener struct {
+	net.Listener
+	tls *tls.Config
+}
+
+func (l dualListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a client that sends nothing cannot stall the server
+	br := bufio.NewReader(c)
+	first, err := br.Peek(1)
+	c.SetReadDeadline(time.Time{})
+	pc := &peekedConn{Conn: c, r: br}
+	if err == nil && first[0] == 0x16 {
+		return tls.Server(pc, l.tls), nil
+	}
+	return pc, nil
+}
+
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
+	rec := &authRecorder{}
+	listen := func(addr string) net.Listener {
+		l, err := net.Listen("tcp", addr)
+		require.NoError(t, err)
+		return l
+	}
+	app, otherPort, otherHost := listen("127.0.0.1:0"), listen("127.0.0.1:0"), listen("127.0.0.2:0")
+	serveOn(t, app, rec.handler("app"))
+	serveOn(t, otherPort, rec.handler("other port"))
+	serveOn(t, otherHost, rec.handler("other host"))
+	// a certificate for 127.0.0.1, and a CA file trusting it
+	certSrv := httptest.NewUnstartedServer(nil)
+	certSrv.StartTLS()
+	certSrv.Close()
+	dual := listen("127.0.0.1:0")
+	serveOn(t, dualListener{dual, &tls.Config{Certificates: certSrv.TLS.Certificates, NextProtos: []string{"http/1.1"}}}, rec.handler("dual"))
+	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSrv.Certificate().Raw})))
+	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
+
+	at := func(l net.Listener, scheme string) string { return scheme + "://" + l.Addr().String() }
+	follow := "\n    expect: {follow_redirects: true}"
+	tests := []struct {
+		name, base, check string // check: one check's YAML after "- name: c\n    "
+		want              []authEvent
+	}{
+		{"a check on the base origin", at(app, "http"), "path: /private",
+			[]authEvent{{"app", "http", "/private", true}}},
+		{"a redirect within the base origin keeps it", at(app, "http"), "path: /redirect?to=/private" + follow,
+			[]authEvent{{"app", "http", "/redirect", true}, {"app", "http", "/private", true}}},
+		{"a redirect to another port", at(app, "http"), "path: /redirect?to=" + at(otherPort, "http") + "/landing" + follow,
+			[]authEvent{{"app", "http", "/redirect", true}, {"other port", "http", "/landing", false}}},
+		{"a redirect to another loopback host", at(app, "http"), "path: /redirect?to=" + at(otherHost, "http") + "/landing" + follow,
+			[]authEvent{{"app", "http", "/redirect", true}, {"other host", "http", "/landing", false}}},
+		{"a redirect from http to https on the same host and port", at(dual, "http"), "path: /redirect?to=" + at(dual, "https") + "/landing" + follow,
+			[]authEvent{{"dual", "http", "/redirect", true}, {"dual", "https", "/landing", false}}},
+		{"a redirect from https to http on the same host and port", at(dual, "https"), "path: /redirect?to=" + at(dual, "http") + "/landing" + follow,
+			[]authEvent{{"dual", "https", "/redirect", true}, {"dual", "http", "/landing", false}}},
+		{"a check's url on another port", at(app, "http"), "url: " + at(otherPort, "http") + "/private\n    expect: {status: 401}",
+			[]authEvent{{"other port", "http", "/private", false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.take()
+			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    "+tt.check+"\n")
+			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--basic-auth-file", auth, "--ca-file", ca)
+			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
+			assert.Equal(t, tt.want, rec.take())
+		})
+	}
+}
+
+func TestSecretVarsAreMasked(t *testing.T) {
+	srv := newApp(t, false)
+	secrets := map[string]string{
+		"smoke_deploy_token":  "tok-5c2d9e",            // *TOKEN*, any case
+		"SmokeApiKey":         "key-8a7b6c",            // *KEY*
+		"SMOKE_DB_PASSWORD":   "pw-1f2e3d",             // *PASSWORD*
+		"SMOKE_CLIENT_SECRET": "sec-4b5a69",            // *SECRET*
+		"SMOKE_SEARCH_PHRASE": `find "me" & <you> ü€✓`, // listed in --secret-vars
+	}
+	for name, v := range secrets {
+		t.Setenv(name, v)
+	}
+	t.Setenv("SMOKE_REGION", "eu-west-2") // not secret: stays visible
+	spec := writeFile(t, "checks.yaml", `checks:
+  - name: search ${SMOKE_SEARCH_PHRASE}
+    path: /broken?token=${smoke_deploy_token}&key=${SmokeApiKey}&pw=${SMOKE_DB_PASSWORD}&s=${SMOKE_CLIENT_SECRET}&region=${SMOKE_REGION}
+    expect:
+      body_contains: ${SMOKE_SEARCH_PHRASE}
+`)
+	dir := t.TempDir()
+	args := []string{"--spec", spec, "--base-url", srv.URL, "--secret-vars", "SMOKE_SEARCH_PHRASE,SMOKE_UNUSED", "--deadline", "1s",
+		"--debug", "--log-format", "json", "--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir}
+	r := runStep(t, args...)
+	require.Equal(t, exitcode.Failed, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "FAIL  search ***  GET "+srv.URL+"/broken?token=***&key=***&pw=***&s=***&region=eu-west-2  ")
+	assert.Equal(t, "0 passed, 1 failed (failed: search ***)", readFile(t, filepath.Join(dir, "summary")))
+	all := everything(t, r, dir)
+	for name, v := range secrets {
+		for _, form := range encodedForms(t, v) {
+			assert.NotContains(t, all, form, name)
+		}
+	}
+	assert.NotContains(t, all, "ü€✓")
+
+	r = runStep(t, append(args, "--dry-run")...)
+	require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "check  search ***  GET "+srv.URL+"/broken?token=***&key=***&pw=***&s=***&region=eu-west-2\n")
 }
