@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -410,28 +411,28 @@ func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
 	assert.Equal(t, "Authorization: *** / ", doc.Checks[0].Body)
 }
 
-// authEvent is one request a loopback server got: which server, over which
-// scheme, for which path, and whether it carried an Authorization header.
-type authEvent struct {
+// seenRequest is one request a loopback server got: which server, over
+// which scheme, for which path, with which headers.
+type seenRequest struct {
 	Server, Scheme, Path string
-	Auth                 bool
+	Header               http.Header
 }
 
-// authRecorder serves /redirect?to=URL (a 302 there), /private (basic auth
+// recorder serves /redirect?to=URL (a 302 there), /private (basic auth
 // required) and anything else with 200, recording every request.
-type authRecorder struct {
-	mu     sync.Mutex
-	events []authEvent
+type recorder struct {
+	mu   sync.Mutex
+	seen []seenRequest
 }
 
-func (a *authRecorder) handler(server string) http.Handler {
+func (a *recorder) handler(server string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
 		}
 		a.mu.Lock()
-		a.events = append(a.events, authEvent{server, scheme, r.URL.Path, r.Header.Get("Authorization") != ""})
+		a.seen = append(a.seen, seenRequest{server, scheme, r.URL.Path, r.Header.Clone()})
 		a.mu.Unlock()
 		switch r.URL.Path {
 		case "/redirect":
@@ -444,11 +445,26 @@ func (a *authRecorder) handler(server string) http.Handler {
 	})
 }
 
-func (a *authRecorder) take() []authEvent {
+func (a *recorder) take() []seenRequest {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := a.events
-	a.events = nil
+	out := a.seen
+	a.seen = nil
+	return out
+}
+
+// authEvent is a seenRequest with only whether it carried an Authorization
+// header.
+type authEvent struct {
+	Server, Scheme, Path string
+	Auth                 bool
+}
+
+func authEvents(seen []seenRequest) []authEvent {
+	out := []authEvent{}
+	for _, s := range seen {
+		out = append(out, authEvent{s.Server, s.Scheme, s.Path, s.Header.Get("Authorization") != ""})
+	}
 	return out
 }
 
@@ -490,27 +506,44 @@ type peekedConn struct {
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
-	rec := &authRecorder{}
+// origins are loopback servers that differ from app in one part of the
+// origin each, all recording into one recorder; ca is a CA file trusting
+// dual's certificate.
+type origins struct {
+	app, otherPort, otherHost net.Listener
+	// dual answers plain HTTP and TLS on one port, for a scheme-only change
+	dual net.Listener
+	ca   string
+}
+
+func startOrigins(t *testing.T, rec *recorder) origins {
 	listen := func(addr string) net.Listener {
 		l, err := net.Listen("tcp", addr)
 		require.NoError(t, err)
 		return l
 	}
-	app, otherPort, otherHost := listen("127.0.0.1:0"), listen("127.0.0.1:0"), listen("127.0.0.2:0")
-	serveOn(t, app, rec.handler("app"))
-	serveOn(t, otherPort, rec.handler("other port"))
-	serveOn(t, otherHost, rec.handler("other host"))
+	o := origins{app: listen("127.0.0.1:0"), otherPort: listen("127.0.0.1:0"), otherHost: listen("127.0.0.2:0"), dual: listen("127.0.0.1:0")}
+	serveOn(t, o.app, rec.handler("app"))
+	serveOn(t, o.otherPort, rec.handler("other port"))
+	serveOn(t, o.otherHost, rec.handler("other host"))
 	// a certificate for 127.0.0.1, and a CA file trusting it
 	certSrv := httptest.NewUnstartedServer(nil)
 	certSrv.StartTLS()
 	certSrv.Close()
-	dual := listen("127.0.0.1:0")
-	serveOn(t, dualListener{dual, &tls.Config{Certificates: certSrv.TLS.Certificates, NextProtos: []string{"http/1.1"}}}, rec.handler("dual"))
-	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSrv.Certificate().Raw})))
+	serveOn(t, dualListener{o.dual, &tls.Config{Certificates: certSrv.TLS.Certificates, NextProtos: []string{"http/1.1"}}}, rec.handler("dual"))
+	o.ca = writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSrv.Certificate().Raw})))
+	return o
+}
+
+// at is l's URL with scheme.
+func at(l net.Listener, scheme string) string { return scheme + "://" + l.Addr().String() }
+
+func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
+	rec := &recorder{}
+	o := startOrigins(t, rec)
+	app, otherPort, otherHost, dual, ca := o.app, o.otherPort, o.otherHost, o.dual, o.ca
 	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
 
-	at := func(l net.Listener, scheme string) string { return scheme + "://" + l.Addr().String() }
 	follow := "\n    expect: {follow_redirects: true}"
 	tests := []struct {
 		name, base, check string // check: one check's YAML after "- name: c\n    "
@@ -537,7 +570,88 @@ func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
 			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    "+tt.check+"\n")
 			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--basic-auth-file", auth, "--ca-file", ca)
 			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
-			assert.Equal(t, tt.want, rec.take())
+			assert.Equal(t, tt.want, authEvents(rec.take()))
+		})
+	}
+}
+
+// specHeaders are the headers the next test's check sets: secrets, a custom
+// one, and the safe ones that may follow a redirect anywhere.
+var specHeaders = map[string]string{
+	"Authorization":   "Bearer own-token-1",
+	"X-Api-Token":     "api-token-2",
+	"Cookie":          "session=session-3",
+	"X-Request-Tag":   "smoke-4",
+	"Accept":          "text/html",
+	"Accept-Encoding": "identity",
+	"Accept-Language": "en-GB",
+	"Cache-Control":   "no-cache",
+	"User-Agent":      "slipway-smoke",
+}
+
+// headerEvent is a seenRequest with only the names of the spec's headers
+// that arrived with the spec's value (sorted), then Referer if one arrived
+// (the client sets it from the previous URL).
+type headerEvent struct {
+	Server, Scheme, Path string
+	Headers              []string
+}
+
+func headerEvents(seen []seenRequest) []headerEvent {
+	out := []headerEvent{}
+	for _, s := range seen {
+		e := headerEvent{s.Server, s.Scheme, s.Path, []string{}}
+		for name, v := range specHeaders {
+			if s.Header.Get(name) == v {
+				e.Headers = append(e.Headers, name)
+			}
+		}
+		sort.Strings(e.Headers)
+		if s.Header.Get("Referer") != "" {
+			e.Headers = append(e.Headers, "Referer")
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestSpecHeadersStayOnTheCheckOrigin(t *testing.T) {
+	rec := &recorder{}
+	o := startOrigins(t, rec)
+	var all []string
+	yaml := "\n    headers:"
+	for name, v := range specHeaders {
+		all = append(all, name)
+		yaml += fmt.Sprintf("\n      %s: %q", name, v)
+	}
+	sort.Strings(all)
+	safe := []string{"Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "User-Agent"}
+	redirect := func(to string) string { return "/redirect?to=" + url.QueryEscape(to) }
+
+	tests := []struct {
+		name, base, path string
+		want             []headerEvent
+	}{
+		{"a redirect within the origin keeps them", at(o.app, "http"), redirect("/landing"),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"app", "http", "/landing", append(all[:len(all):len(all)], "Referer")}}},
+		{"a redirect to another port", at(o.app, "http"), redirect(at(o.otherPort, "http") + "/landing"),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"other port", "http", "/landing", safe}}},
+		{"a redirect to another loopback host", at(o.app, "http"), redirect(at(o.otherHost, "http") + "/landing"),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"other host", "http", "/landing", safe}}},
+		{"a redirect from http to https on the same host and port", at(o.dual, "http"), redirect(at(o.dual, "https") + "/landing"),
+			[]headerEvent{{"dual", "http", "/redirect", all}, {"dual", "https", "/landing", safe}}},
+		{"a redirect from https to http on the same host and port", at(o.dual, "https"), redirect(at(o.dual, "http") + "/landing"),
+			[]headerEvent{{"dual", "https", "/redirect", all}, {"dual", "http", "/landing", safe}}},
+		{"back to the origin after leaving it", at(o.app, "http"), redirect(at(o.otherPort, "http") + redirect(at(o.app, "http")+"/landing")),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"other port", "http", "/redirect", safe}, {"app", "http", "/landing", safe}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.take()
+			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    path: "+tt.path+yaml+"\n    expect: {follow_redirects: true}\n")
+			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--ca-file", o.ca)
+			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
+			assert.Equal(t, tt.want, headerEvents(rec.take()))
 		})
 	}
 }
