@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -21,11 +22,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/junit"
@@ -42,6 +45,78 @@ func runStep(t *testing.T, args ...string) result {
 	var out, errb bytes.Buffer
 	code := stepcli.Main(step(), append([]string{"smoke-test"}, args...), &out, &errb)
 	return result{code, out.String(), errb.String()}
+}
+
+// farDeadline is a --deadline no test run gets near: it only bounds a test
+// that went wrong, the run ends on an event.
+const farDeadline = "1m"
+
+// runStepToFirstOutcomes runs the step like runStep, with --deadline
+// farDeadline, and stops it the way SIGTERM does (its context is cancelled)
+// once each of want checks has logged the outcome of its first attempt:
+// passed, or failing and waiting to retry. A check that fails for good is
+// then reported with that first outcome however loaded the machine is.
+func runStepToFirstOutcomes(t *testing.T, want int, args ...string) result {
+	t.Helper()
+	stop, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	w := &outcomeWatch{want: want, seen: map[string]bool{}, stop: stopRun}
+	s := step()
+	action := s.Action
+	s.Action = func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(stop, cancel)()
+		return action(ctx, c, rt)
+	}
+	var out bytes.Buffer
+	args = append(append([]string{"smoke-test"}, args...), "--deadline", farDeadline, "--log-format", "json")
+	code := stepcli.Main(s, args, &out, w)
+	require.Len(t, w.seen, want, "every check logged an outcome before the deadline: %s", w.String())
+	return result{code, out.String(), w.String()}
+}
+
+// outcomeWatch is the step's stderr: it keeps what is written and calls
+// stop once want checks have logged an outcome in the JSON log.
+type outcomeWatch struct {
+	mu      sync.Mutex
+	all     bytes.Buffer
+	partial []byte
+	want    int
+	seen    map[string]bool
+	stop    func()
+}
+
+func (w *outcomeWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all.Write(p)
+	w.partial = append(w.partial, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.partial, []byte("\n"))
+		if !ok {
+			break
+		}
+		w.partial = rest
+		var rec struct{ Msg, Check string }
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		switch rec.Msg {
+		case "check passed", "check failed", "check failing, will retry until the deadline":
+			w.seen[rec.Check] = true
+			if len(w.seen) == w.want {
+				w.stop()
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (w *outcomeWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.String()
 }
 
 // lastLine is the step's final error line.
@@ -181,7 +256,7 @@ func TestFailingCheckExitsOne(t *testing.T) {
 	srv := newApp(t, false)
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n  - name: broken page\n    path: /broken\n")
 	dir := t.TempDir()
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "1s", "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
+	r := runStepToFirstOutcomes(t, 2, "--spec", spec, "--base-url", srv.URL, "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
 	assert.Equal(t, exitcode.Failed, r.code)
 	assert.Contains(t, r.stdout, "FAIL  broken page  GET "+srv.URL+"/broken  500 in ")
 	assert.Contains(t, r.stdout, "why: status: expected 2xx, got 500")
@@ -250,24 +325,19 @@ func TestBadFlagsExitTwo(t *testing.T) {
 }
 
 func TestRolloutThroughTheStep(t *testing.T) {
-	var mu sync.Mutex
-	var up time.Time
+	// pods being replaced: the first two requests get a 502, then the app is up
+	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if up.IsZero() {
-			up = time.Now().Add(time.Second)
-		}
-		down := time.Now().Before(up)
-		mu.Unlock()
-		if down {
+		if hits.Add(1) <= 2 {
 			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 		}
 	}))
 	defer srv.Close()
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "20s")
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", farDeadline)
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
-	assert.Regexp(t, `PASS  home  GET \S+  200 in \S+, [2-9] attempts`, r.stdout)
+	assert.Regexp(t, `PASS  home  GET \S+  200 in \S+, 3 attempts`, r.stdout)
+	assert.Equal(t, int32(3), hits.Load(), "a passing check is not run again")
 	assert.Contains(t, r.stderr, "check failing, will retry until the deadline", "the first failure is logged")
 }
 
@@ -284,7 +354,7 @@ func TestCredentialsNeverInOutput(t *testing.T) {
 `)
 	dir := t.TempDir()
 	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--deadline", "1s", "--debug",
+	r := runStepToFirstOutcomes(t, 2, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--debug",
 		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
 	require.Equal(t, exitcode.Failed, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "PASS  private", "basic auth from --basic-auth-file is sent")
@@ -298,7 +368,7 @@ func TestCredentialsNeverInOutput(t *testing.T) {
 func TestTLSThroughTheStep(t *testing.T) {
 	srv := newApp(t, true)
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: secure\n    path: /\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "2s")
+	r := runStepToFirstOutcomes(t, 1, "--spec", spec, "--base-url", srv.URL)
 	assert.Equal(t, exitcode.Failed, r.code)
 	assert.Contains(t, r.stdout, "certificate")
 	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
@@ -386,9 +456,9 @@ func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: leaky\n    path: /echo-auth\n    headers:\n      Authorization: 'Bearer "+
 		strings.ReplaceAll(awkwardSecret, "'", "''")+"'\n")
 	dir := t.TempDir()
-	// the check fails until the deadline; 3s leaves a loaded machine room for the
-	// first response, whose echoed secret the reports must hold masked
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "3s", "--debug", "--log-format", "json",
+	// the check fails for good: stopped after the first response, whose echoed
+	// secret the reports must hold masked
+	r := runStepToFirstOutcomes(t, 1, "--spec", spec, "--base-url", srv.URL, "--debug",
 		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
 	require.Equal(t, exitcode.Failed, r.code, r.stderr)
 	require.Contains(t, r.stdout, "| Authorization: *** / ", "the app echoed the header")
@@ -676,9 +746,9 @@ func TestSecretVarsAreMasked(t *testing.T) {
       body_contains: ${SMOKE_SEARCH_PHRASE}
 `)
 	dir := t.TempDir()
-	args := []string{"--spec", spec, "--base-url", srv.URL, "--secret-vars", "SMOKE_SEARCH_PHRASE,SMOKE_UNUSED", "--deadline", "1s",
-		"--debug", "--log-format", "json", "--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir}
-	r := runStep(t, args...)
+	args := []string{"--spec", spec, "--base-url", srv.URL, "--secret-vars", "SMOKE_SEARCH_PHRASE,SMOKE_UNUSED",
+		"--debug", "--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir}
+	r := runStepToFirstOutcomes(t, 1, args...)
 	require.Equal(t, exitcode.Failed, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "FAIL  search ***  GET "+srv.URL+"/broken?token=***&key=***&pw=***&s=***&region=eu-west-2  ")
 	assert.Equal(t, "0 passed, 1 failed (failed: search ***)", readFile(t, filepath.Join(dir, "summary")))
