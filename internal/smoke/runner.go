@@ -126,6 +126,43 @@ func withBasicAuth(next http.RoundTripper, auth *BasicAuth) http.RoundTripper {
 	return &authTransport{next: next, auth: auth, origin: originOf(base)}
 }
 
+// safeOffOrigin are the request headers a followed redirect to another
+// origin keeps: they say what the client accepts and what the body is,
+// never who it is.
+var safeOffOrigin = map[string]bool{
+	"Accept":          true,
+	"Accept-Encoding": true,
+	"Accept-Language": true,
+	"Cache-Control":   true,
+	"Content-Type":    true, // of a body a 307 or 308 sends again
+	"User-Agent":      true,
+}
+
+// followRedirect is CheckRedirect of a check that follows redirects. Once
+// the chain has left the origin of the check's URL (scheme, host, port),
+// the request carries only the headers in safeOffOrigin: http.Client copies
+// every header the check set to any redirect target, Authorization and
+// Cookie included unless the host name changes, and sets a Referer that can
+// hold the URL's query.
+func followRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	home := originOf(via[0].URL)
+	left := originOf(req.URL) != home
+	for _, r := range via[1:] {
+		left = left || originOf(r.URL) != home
+	}
+	if left { // for the rest of the chain, as http.Client does
+		for name := range req.Header {
+			if !safeOffOrigin[http.CanonicalHeaderKey(name)] {
+				delete(req.Header, name) // http.Client makes a new map for each hop
+			}
+		}
+	}
+	return nil
+}
+
 // ParseBasicAuth reads "user:password" (one line; surrounding space and a
 // trailing newline are ignored).
 func ParseBasicAuth(s string) (*BasicAuth, error) {
@@ -219,14 +256,9 @@ func Run(ctx context.Context, checks []smokespec.Check, cfg Config) []Result {
 	defer cancel()
 	transport := withBasicAuth(cfg.Transport, cfg.BasicAuth)
 	r := &runner{
-		cfg:   cfg,
-		slots: make(chan struct{}, cfg.Concurrency),
-		follow: &http.Client{Transport: transport, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
-			}
-			return nil
-		}},
+		cfg:    cfg,
+		slots:  make(chan struct{}, cfg.Concurrency),
+		follow: &http.Client{Transport: transport, CheckRedirect: followRedirect},
 		noFollow: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -14,17 +15,20 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/junit"
@@ -41,6 +45,78 @@ func runStep(t *testing.T, args ...string) result {
 	var out, errb bytes.Buffer
 	code := stepcli.Main(step(), append([]string{"smoke-test"}, args...), &out, &errb)
 	return result{code, out.String(), errb.String()}
+}
+
+// farDeadline is a --deadline no test run gets near: it only bounds a test
+// that went wrong, the run ends on an event.
+const farDeadline = "1m"
+
+// runStepToFirstOutcomes runs the step like runStep, with --deadline
+// farDeadline, and stops it the way SIGTERM does (its context is cancelled)
+// once each of want checks has logged the outcome of its first attempt:
+// passed, or failing and waiting to retry. A check that fails for good is
+// then reported with that first outcome however loaded the machine is.
+func runStepToFirstOutcomes(t *testing.T, want int, args ...string) result {
+	t.Helper()
+	stop, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	w := &outcomeWatch{want: want, seen: map[string]bool{}, stop: stopRun}
+	s := step()
+	action := s.Action
+	s.Action = func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(stop, cancel)()
+		return action(ctx, c, rt)
+	}
+	var out bytes.Buffer
+	args = append(append([]string{"smoke-test"}, args...), "--deadline", farDeadline, "--log-format", "json")
+	code := stepcli.Main(s, args, &out, w)
+	require.Len(t, w.seen, want, "every check logged an outcome before the deadline: %s", w.String())
+	return result{code, out.String(), w.String()}
+}
+
+// outcomeWatch is the step's stderr: it keeps what is written and calls
+// stop once want checks have logged an outcome in the JSON log.
+type outcomeWatch struct {
+	mu      sync.Mutex
+	all     bytes.Buffer
+	partial []byte
+	want    int
+	seen    map[string]bool
+	stop    func()
+}
+
+func (w *outcomeWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all.Write(p)
+	w.partial = append(w.partial, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.partial, []byte("\n"))
+		if !ok {
+			break
+		}
+		w.partial = rest
+		var rec struct{ Msg, Check string }
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		switch rec.Msg {
+		case "check passed", "check failed", "check failing, will retry until the deadline":
+			w.seen[rec.Check] = true
+			if len(w.seen) == w.want {
+				w.stop()
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (w *outcomeWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.String()
 }
 
 // lastLine is the step's final error line.
@@ -180,7 +256,7 @@ func TestFailingCheckExitsOne(t *testing.T) {
 	srv := newApp(t, false)
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n  - name: broken page\n    path: /broken\n")
 	dir := t.TempDir()
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "1s", "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
+	r := runStepToFirstOutcomes(t, 2, "--spec", spec, "--base-url", srv.URL, "--outputs-dir", dir, "--junit-output", filepath.Join(dir, "j.xml"))
 	assert.Equal(t, exitcode.Failed, r.code)
 	assert.Contains(t, r.stdout, "FAIL  broken page  GET "+srv.URL+"/broken  500 in ")
 	assert.Contains(t, r.stdout, "why: status: expected 2xx, got 500")
@@ -249,24 +325,19 @@ func TestBadFlagsExitTwo(t *testing.T) {
 }
 
 func TestRolloutThroughTheStep(t *testing.T) {
-	var mu sync.Mutex
-	var up time.Time
+	// pods being replaced: the first two requests get a 502, then the app is up
+	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if up.IsZero() {
-			up = time.Now().Add(time.Second)
-		}
-		down := time.Now().Before(up)
-		mu.Unlock()
-		if down {
+		if hits.Add(1) <= 2 {
 			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 		}
 	}))
 	defer srv.Close()
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: home\n    path: /\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "20s")
+	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", farDeadline)
 	require.Equal(t, exitcode.OK, r.code, r.stderr)
-	assert.Regexp(t, `PASS  home  GET \S+  200 in \S+, [2-9] attempts`, r.stdout)
+	assert.Regexp(t, `PASS  home  GET \S+  200 in \S+, 3 attempts`, r.stdout)
+	assert.Equal(t, int32(3), hits.Load(), "a passing check is not run again")
 	assert.Contains(t, r.stderr, "check failing, will retry until the deadline", "the first failure is logged")
 }
 
@@ -283,7 +354,7 @@ func TestCredentialsNeverInOutput(t *testing.T) {
 `)
 	dir := t.TempDir()
 	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--deadline", "1s", "--debug",
+	r := runStepToFirstOutcomes(t, 2, "--spec", spec, "--base-url", srv.URL, "--basic-auth-file", auth, "--debug",
 		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
 	require.Equal(t, exitcode.Failed, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "PASS  private", "basic auth from --basic-auth-file is sent")
@@ -297,7 +368,7 @@ func TestCredentialsNeverInOutput(t *testing.T) {
 func TestTLSThroughTheStep(t *testing.T) {
 	srv := newApp(t, true)
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: secure\n    path: /\n")
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "2s")
+	r := runStepToFirstOutcomes(t, 1, "--spec", spec, "--base-url", srv.URL)
 	assert.Equal(t, exitcode.Failed, r.code)
 	assert.Contains(t, r.stdout, "certificate")
 	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
@@ -385,9 +456,9 @@ func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
 	spec := writeFile(t, "checks.yaml", "checks:\n  - name: leaky\n    path: /echo-auth\n    headers:\n      Authorization: 'Bearer "+
 		strings.ReplaceAll(awkwardSecret, "'", "''")+"'\n")
 	dir := t.TempDir()
-	// the check fails until the deadline; 3s leaves a loaded machine room for the
-	// first response, whose echoed secret the reports must hold masked
-	r := runStep(t, "--spec", spec, "--base-url", srv.URL, "--deadline", "3s", "--debug", "--log-format", "json",
+	// the check fails for good: stopped after the first response, whose echoed
+	// secret the reports must hold masked
+	r := runStepToFirstOutcomes(t, 1, "--spec", spec, "--base-url", srv.URL, "--debug",
 		"--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir)
 	require.Equal(t, exitcode.Failed, r.code, r.stderr)
 	require.Contains(t, r.stdout, "| Authorization: *** / ", "the app echoed the header")
@@ -410,28 +481,28 @@ func TestReportsMaskSecretsBeforeEncoding(t *testing.T) {
 	assert.Equal(t, "Authorization: *** / ", doc.Checks[0].Body)
 }
 
-// authEvent is one request a loopback server got: which server, over which
-// scheme, for which path, and whether it carried an Authorization header.
-type authEvent struct {
+// seenRequest is one request a loopback server got: which server, over
+// which scheme, for which path, with which headers.
+type seenRequest struct {
 	Server, Scheme, Path string
-	Auth                 bool
+	Header               http.Header
 }
 
-// authRecorder serves /redirect?to=URL (a 302 there), /private (basic auth
+// recorder serves /redirect?to=URL (a 302 there), /private (basic auth
 // required) and anything else with 200, recording every request.
-type authRecorder struct {
-	mu     sync.Mutex
-	events []authEvent
+type recorder struct {
+	mu   sync.Mutex
+	seen []seenRequest
 }
 
-func (a *authRecorder) handler(server string) http.Handler {
+func (a *recorder) handler(server string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
 		}
 		a.mu.Lock()
-		a.events = append(a.events, authEvent{server, scheme, r.URL.Path, r.Header.Get("Authorization") != ""})
+		a.seen = append(a.seen, seenRequest{server, scheme, r.URL.Path, r.Header.Clone()})
 		a.mu.Unlock()
 		switch r.URL.Path {
 		case "/redirect":
@@ -444,11 +515,26 @@ func (a *authRecorder) handler(server string) http.Handler {
 	})
 }
 
-func (a *authRecorder) take() []authEvent {
+func (a *recorder) take() []seenRequest {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := a.events
-	a.events = nil
+	out := a.seen
+	a.seen = nil
+	return out
+}
+
+// authEvent is a seenRequest with only whether it carried an Authorization
+// header.
+type authEvent struct {
+	Server, Scheme, Path string
+	Auth                 bool
+}
+
+func authEvents(seen []seenRequest) []authEvent {
+	out := []authEvent{}
+	for _, s := range seen {
+		out = append(out, authEvent{s.Server, s.Scheme, s.Path, s.Header.Get("Authorization") != ""})
+	}
 	return out
 }
 
@@ -490,27 +576,44 @@ type peekedConn struct {
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
-	rec := &authRecorder{}
+// origins are loopback servers that differ from app in one part of the
+// origin each, all recording into one recorder; ca is a CA file trusting
+// dual's certificate.
+type origins struct {
+	app, otherPort, otherHost net.Listener
+	// dual answers plain HTTP and TLS on one port, for a scheme-only change
+	dual net.Listener
+	ca   string
+}
+
+func startOrigins(t *testing.T, rec *recorder) origins {
 	listen := func(addr string) net.Listener {
 		l, err := net.Listen("tcp", addr)
 		require.NoError(t, err)
 		return l
 	}
-	app, otherPort, otherHost := listen("127.0.0.1:0"), listen("127.0.0.1:0"), listen("127.0.0.2:0")
-	serveOn(t, app, rec.handler("app"))
-	serveOn(t, otherPort, rec.handler("other port"))
-	serveOn(t, otherHost, rec.handler("other host"))
+	o := origins{app: listen("127.0.0.1:0"), otherPort: listen("127.0.0.1:0"), otherHost: listen("127.0.0.2:0"), dual: listen("127.0.0.1:0")}
+	serveOn(t, o.app, rec.handler("app"))
+	serveOn(t, o.otherPort, rec.handler("other port"))
+	serveOn(t, o.otherHost, rec.handler("other host"))
 	// a certificate for 127.0.0.1, and a CA file trusting it
 	certSrv := httptest.NewUnstartedServer(nil)
 	certSrv.StartTLS()
 	certSrv.Close()
-	dual := listen("127.0.0.1:0")
-	serveOn(t, dualListener{dual, &tls.Config{Certificates: certSrv.TLS.Certificates, NextProtos: []string{"http/1.1"}}}, rec.handler("dual"))
-	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSrv.Certificate().Raw})))
+	serveOn(t, dualListener{o.dual, &tls.Config{Certificates: certSrv.TLS.Certificates, NextProtos: []string{"http/1.1"}}}, rec.handler("dual"))
+	o.ca = writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSrv.Certificate().Raw})))
+	return o
+}
+
+// at is l's URL with scheme.
+func at(l net.Listener, scheme string) string { return scheme + "://" + l.Addr().String() }
+
+func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
+	rec := &recorder{}
+	o := startOrigins(t, rec)
+	app, otherPort, otherHost, dual, ca := o.app, o.otherPort, o.otherHost, o.dual, o.ca
 	auth := writeFile(t, "auth", "govuk:hunter2-secret\n")
 
-	at := func(l net.Listener, scheme string) string { return scheme + "://" + l.Addr().String() }
 	follow := "\n    expect: {follow_redirects: true}"
 	tests := []struct {
 		name, base, check string // check: one check's YAML after "- name: c\n    "
@@ -537,7 +640,88 @@ func TestBasicAuthGoesToTheBaseOriginOnly(t *testing.T) {
 			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    "+tt.check+"\n")
 			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--basic-auth-file", auth, "--ca-file", ca)
 			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
-			assert.Equal(t, tt.want, rec.take())
+			assert.Equal(t, tt.want, authEvents(rec.take()))
+		})
+	}
+}
+
+// specHeaders are the headers the next test's check sets: secrets, a custom
+// one, and the safe ones that may follow a redirect anywhere.
+var specHeaders = map[string]string{
+	"Authorization":   "Bearer own-token-1",
+	"X-Api-Token":     "api-token-2",
+	"Cookie":          "session=session-3",
+	"X-Request-Tag":   "smoke-4",
+	"Accept":          "text/html",
+	"Accept-Encoding": "identity",
+	"Accept-Language": "en-GB",
+	"Cache-Control":   "no-cache",
+	"User-Agent":      "slipway-smoke",
+}
+
+// headerEvent is a seenRequest with only the names of the spec's headers
+// that arrived with the spec's value (sorted), then Referer if one arrived
+// (the client sets it from the previous URL).
+type headerEvent struct {
+	Server, Scheme, Path string
+	Headers              []string
+}
+
+func headerEvents(seen []seenRequest) []headerEvent {
+	out := []headerEvent{}
+	for _, s := range seen {
+		e := headerEvent{s.Server, s.Scheme, s.Path, []string{}}
+		for name, v := range specHeaders {
+			if s.Header.Get(name) == v {
+				e.Headers = append(e.Headers, name)
+			}
+		}
+		sort.Strings(e.Headers)
+		if s.Header.Get("Referer") != "" {
+			e.Headers = append(e.Headers, "Referer")
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestSpecHeadersStayOnTheCheckOrigin(t *testing.T) {
+	rec := &recorder{}
+	o := startOrigins(t, rec)
+	var all []string
+	yaml := "\n    headers:"
+	for name, v := range specHeaders {
+		all = append(all, name)
+		yaml += fmt.Sprintf("\n      %s: %q", name, v)
+	}
+	sort.Strings(all)
+	safe := []string{"Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "User-Agent"}
+	redirect := func(to string) string { return "/redirect?to=" + url.QueryEscape(to) }
+
+	tests := []struct {
+		name, base, path string
+		want             []headerEvent
+	}{
+		{"a redirect within the origin keeps them", at(o.app, "http"), redirect("/landing"),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"app", "http", "/landing", append(all[:len(all):len(all)], "Referer")}}},
+		{"a redirect to another port", at(o.app, "http"), redirect(at(o.otherPort, "http") + "/landing"),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"other port", "http", "/landing", safe}}},
+		{"a redirect to another loopback host", at(o.app, "http"), redirect(at(o.otherHost, "http") + "/landing"),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"other host", "http", "/landing", safe}}},
+		{"a redirect from http to https on the same host and port", at(o.dual, "http"), redirect(at(o.dual, "https") + "/landing"),
+			[]headerEvent{{"dual", "http", "/redirect", all}, {"dual", "https", "/landing", safe}}},
+		{"a redirect from https to http on the same host and port", at(o.dual, "https"), redirect(at(o.dual, "http") + "/landing"),
+			[]headerEvent{{"dual", "https", "/redirect", all}, {"dual", "http", "/landing", safe}}},
+		{"back to the origin after leaving it", at(o.app, "http"), redirect(at(o.otherPort, "http") + redirect(at(o.app, "http")+"/landing")),
+			[]headerEvent{{"app", "http", "/redirect", all}, {"other port", "http", "/redirect", safe}, {"app", "http", "/landing", safe}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.take()
+			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    path: "+tt.path+yaml+"\n    expect: {follow_redirects: true}\n")
+			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--ca-file", o.ca)
+			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
+			assert.Equal(t, tt.want, headerEvents(rec.take()))
 		})
 	}
 }
@@ -562,9 +746,9 @@ func TestSecretVarsAreMasked(t *testing.T) {
       body_contains: ${SMOKE_SEARCH_PHRASE}
 `)
 	dir := t.TempDir()
-	args := []string{"--spec", spec, "--base-url", srv.URL, "--secret-vars", "SMOKE_SEARCH_PHRASE,SMOKE_UNUSED", "--deadline", "1s",
-		"--debug", "--log-format", "json", "--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir}
-	r := runStep(t, args...)
+	args := []string{"--spec", spec, "--base-url", srv.URL, "--secret-vars", "SMOKE_SEARCH_PHRASE,SMOKE_UNUSED",
+		"--debug", "--junit-output", filepath.Join(dir, "j.xml"), "--json-output", filepath.Join(dir, "r.json"), "--outputs-dir", dir}
+	r := runStepToFirstOutcomes(t, 1, args...)
 	require.Equal(t, exitcode.Failed, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "FAIL  search ***  GET "+srv.URL+"/broken?token=***&key=***&pw=***&s=***&region=eu-west-2  ")
 	assert.Equal(t, "0 passed, 1 failed (failed: search ***)", readFile(t, filepath.Join(dir, "summary")))
