@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/stepcli"
 )
 
 // precompile-assets takes exactly the app names the charts repo takes: one
@@ -34,4 +36,22 @@ func TestAppNameRuleIsTheChartsRepos(t *testing.T) {
 			assert.Empty(t, entries, "nothing published")
 		})
 	}
+}
+
+// An outputs folder that cannot be written stops the step before it
+// uploads anything (exit 2), for root too.
+func TestUnwritableOutputsDirUploadsNothing(t *testing.T) {
+	src := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(src, "a.css"), []byte("a{}"), 0o644))
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	dest := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := stepcli.Main(step(), []string{"precompile-assets", "--log-format", "json", "--app", "frontend",
+		"--source-dir", src, "--destination", "file://" + dest, "--outputs-dir", filepath.Join(file, "out")}, &stdout, &stderr)
+	assert.Equal(t, exitcode.Invalid, code, stderr.String())
+	assert.Contains(t, stderr.String(), "is not writable")
+	entries, err := os.ReadDir(dest)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing published")
 }
