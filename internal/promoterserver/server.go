@@ -290,7 +290,6 @@ func (s *Server) run(ctx context.Context, a Args, workflow string) Result {
 		return res
 	}
 	yes := true
-	writer.ReuseNextFetch() // the head just read; a push on a moved head is refused and retried
 	br, err := bumptag.Run(ctx, bumptag.Config{Layout: s.cfg.Layout, Policy: p.Releases, Writer: writer}, bumptag.Request{
 		App: a.App, Env: target, Tag: a.Tag, Promote: &yes, Workflow: workflow, SourceEnv: a.From,
 		Message: "Promote {{.App}} {{.Tag}} to {{.Env}}",
