@@ -52,6 +52,7 @@ type Server struct {
 	metrics *metrics
 	token   tokenFile
 	writers chan *gitwriter.Writer
+	jobs    jobs
 }
 
 // New returns a Server; it reads the token file at once so that a missing
@@ -196,12 +197,46 @@ type Result struct {
 	Err      error
 }
 
-// Promote decides (and performs) one promotion and builds the reply.
+// Promote decides (and performs) one promotion and builds the reply. The
+// work runs detached from ctx with its own deadline (Config.Timeout); the
+// reply waits for it at most Config.ReplyBudget, then says Running with a
+// short requeue. A repeated call for the same workflow, app, environment
+// and tag joins the work still running or collects its result.
 func (s *Server) Promote(ctx context.Context, a Args, workflow string) executor.ExecuteTemplateReply {
-	started := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
+	key := jobKey{workflow: workflow, app: a.App, from: a.From, tag: a.Tag}
 	log := s.log.With("app", a.App, "from", a.From, "tag", a.Tag, "workflow", workflow)
+	j, started := s.jobs.start(key, func() executor.ExecuteTemplateReply {
+		// Detached: the agent hanging up must not cut a push in half.
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+		defer cancel()
+		return s.promote(jctx, log, a, workflow)
+	})
+	if !started {
+		log.Info("joining the promotion already running")
+	}
+	budget := time.NewTimer(s.cfg.ReplyBudget)
+	defer budget.Stop()
+	select {
+	case <-j.done:
+		return s.jobs.collect(key, j)
+	case <-budget.C:
+	case <-ctx.Done():
+	}
+	log.Info("promotion still running; asking the agent to call again", "requeue", progressRequeue.String())
+	return executor.ExecuteTemplateReply{
+		Node:    &wfv1.NodeResult{Phase: wfv1.NodeRunning, Message: "promotion in progress"},
+		Requeue: &metav1.Duration{Duration: progressRequeue},
+	}
+}
+
+// Drain waits for the promotions still running (after the HTTP server
+// stopped taking requests) until ctx is done.
+func (s *Server) Drain(ctx context.Context) error { return s.jobs.wait(ctx) }
+
+// promote runs one promotion and builds its reply.
+func (s *Server) promote(ctx context.Context, log *slog.Logger, a Args, workflow string) executor.ExecuteTemplateReply {
+	started := time.Now()
+	log.Debug("promotion started")
 	res := s.run(ctx, a, workflow)
 	s.metrics.observe(res, time.Since(started))
 	reply := s.reply(res)

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,7 +360,7 @@ func TestGracefulShutdown(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, ln, h, 10*time.Second) }()
+	go func() { served <- Serve(ctx, ln, &http.Server{Handler: h}, 10*time.Second) }()
 	got := make(chan string, 1)
 	go func() {
 		resp, err := http.Get("http://" + ln.Addr().String() + "/")
@@ -494,4 +498,138 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+rollback+"\n")
 	assert.Equal(t, rollback, f.git.Head(), "production untouched")
 	got, _ := f.git.Read(tagPath("production", "frontend"))
 	assert.Equal(t, tagFile("v42"), got)
+}
+
+// The plugin's HTTP server has every timeout set, the write one long enough
+// for a reply that waited its whole budget, the read one well under the
+// agent's 30 seconds.
+func TestHTTPServerTimeouts(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	hs := f.srv.HTTPServer()
+	assert.Positive(t, hs.ReadHeaderTimeout)
+	assert.Positive(t, hs.ReadTimeout)
+	assert.Less(t, hs.ReadTimeout, AgentTimeout)
+	assert.Greater(t, hs.WriteTimeout, f.srv.cfg.ReplyBudget)
+	assert.Positive(t, hs.IdleTimeout)
+	assert.NotNil(t, hs.Handler)
+}
+
+// A client that sends its headers and then trickles (or never finishes)
+// its body is cut off by the read timeout instead of holding a connection.
+func TestSlowClientIsCutOff(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	hs := f.srv.HTTPServer()
+	hs.ReadTimeout = 200 * time.Millisecond // the production value, scaled down
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, ln, hs, 5*time.Second) }()
+	defer func() { cancel(); <-served }()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n{\"tem", ExecutePath, agentToken)
+	require.NoError(t, err)
+	// The guard only bounds the test; the server's timeout ends the read.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	out, err := io.ReadAll(conn)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server never cut the connection off")
+	assert.NotContains(t, string(out), "200 OK")
+}
+
+// gatedProxy stands between the promoter and the git server and holds
+// every request until release is called: a git server too slow to answer
+// within the reply budget.
+type gatedProxy struct {
+	open     chan struct{}
+	requests atomic.Int64
+	once     sync.Once
+}
+
+func (g *gatedProxy) release() { g.once.Do(func() { close(g.open) }) }
+
+func newGatedProxy(t *testing.T, target string) (*gatedProxy, string) {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	g := &gatedProxy{open: make(chan struct{})}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.requests.Add(1)
+		select {
+		case <-g.open:
+		case <-r.Context().Done():
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(g.release) // registered after Close: runs first, so no handler is left waiting
+	return g, srv.URL + u.Path
+}
+
+// countLines counts the log lines with msg; read once the server is idle.
+func countLines(logs, msg string) int { return strings.Count(logs, `"msg":"`+msg+`"`) }
+
+// Git work that cannot finish within the reply budget answers Running with
+// a short requeue; repeated calls join the one promotion still running
+// (never a second one), and the call after it finished collects its result.
+func TestSlowGitAnswersRunningThenARepeatedCallCollects(t *testing.T) {
+	files := map[string]string{
+		tagPath("integration", "frontend"): tagFile("v42"),
+		tagPath("staging", "frontend"):     tagFile("v40"),
+	}
+	var proxy *gatedProxy
+	f := newFixture(t, files, func(c *Config, o *Options) {
+		c.ReplyBudget = 50 * time.Millisecond
+		proxy, o.RepoURL = newGatedProxy(t, o.RepoURL)
+	})
+	args := promoteArgs(t, "wf-slow", promoter("frontend", "integration", "v42"))
+	before := f.git.Head()
+	for range 3 {
+		r := f.execute(t, args)
+		assert.Equal(t, wfv1.NodeRunning, r.Node.Phase)
+		assert.Equal(t, "promotion in progress", r.Node.Message)
+		assert.Equal(t, progressRequeue, r.Requeue.Duration)
+	}
+	assert.Equal(t, before, f.git.Head(), "nothing pushed while the git server holds every request")
+
+	proxy.release()
+	var r executor.ExecuteTemplateReply
+	for calls := 0; ; calls++ {
+		require.Less(t, calls, 400, "the promotion never finished")
+		if r = f.execute(t, args); r.Node.Phase != wfv1.NodeRunning {
+			break
+		}
+		assert.Equal(t, "promotion in progress", r.Node.Message)
+	}
+	assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
+	assert.Equal(t, "true", outputsOf(r)["promoted"])
+	assert.Equal(t, f.git.Head(), outputsOf(r)["commit"])
+	assert.Equal(t, []string{"Promote frontend v42 to staging", "Seed charts repo"}, subjects(f.git))
+
+	// Collected once: the next call decides afresh, and finds the work done.
+	r = f.execute(t, args)
+	assert.Equal(t, "already there", outputsOf(r)["reason"])
+	f.http.Close()
+	logs := f.logs.String()
+	assert.Equal(t, 2, countLines(logs, "promotion started"), "one promotion for all the calls while it ran, one after")
+	assert.GreaterOrEqual(t, countLines(logs, "joining the promotion already running"), 2)
+}
+
+// A failed promotion is handed out once: the next call (Argo's retry) runs
+// it again instead of getting the old failure.
+func TestFailureIsNotKeptForTheNextCall(t *testing.T) {
+	f := newFixture(t, map[string]string{tagPath("integration", "frontend"): tagFile("v42")}, func(_ *Config, o *Options) {
+		o.Auth = &githttp.BasicAuth{Username: gittest.User, Password: "wrong-" + gittest.Password}
+		o.Redactor.Add("wrong-" + gittest.Password)
+	})
+	args := promoteArgs(t, "wf", promoter("frontend", "integration", "v42"))
+	for range 2 {
+		assert.Equal(t, wfv1.NodeFailed, f.execute(t, args).Node.Phase)
+	}
+	f.http.Close()
+	assert.Equal(t, 2, countLines(f.logs.String(), "promotion started"))
 }
