@@ -53,9 +53,9 @@ func TestTemplatesThatLeaveTheRepo(t *testing.T) {
 		assert.ErrorContains(t, err, want, tmpl)
 	}
 	_, err := NewLayout("{{", "", tagfile.Keys{})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, `path template "{{"`)
 	_, err = NewLayout("", "a,,b", tagfile.Keys{})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, `"" is not a valid environment name`)
 	_, err = NewLayout("", "a,b,a", tagfile.Keys{})
 	assert.ErrorContains(t, err, "twice")
 }

@@ -244,8 +244,9 @@ func TestBranchStrategy(t *testing.T) {
 	_, err = newWriter(s.URL(), nil, func(o *Options) { o.Strategy = Branch }).
 		Write(context.Background(), tagPath, "update-image-tag/frontend/staging/v3", setTo("image_tag: v3\n", "Update"), false)
 	require.Error(t, err)
+	assert.Contains(t, err.Error(), "push main: ")
+	assert.NotErrorIs(t, err, ErrBranchMoved, "a refusal is not a lost race")
 	assert.Equal(t, []string{"main"}, s.Branches())
-
 }
 
 // The branch strategy deletes only the work branch this run pushed, and
