@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/slipway-deploy/slipway/internal/gittest"
 )
@@ -58,8 +63,8 @@ func TestBinary(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "--addr", addr, "--token-file", tokenFile, "--git-username", gittest.User, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg, "SLIPWAY_GIT_TOKEN="+gittest.Password)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer func() { _ = cmd.Process.Kill() }()
 
@@ -117,4 +122,56 @@ func TestConfigRequired(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 2, ee.ExitCode())
 	assert.Contains(t, string(out), "--config or --config-yaml is required")
+}
+
+// syncBuffer collects a process's stderr while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// An ssh:// repo URL with a password: the "listening" line and every other
+// log line show it masked.
+func TestListeningLineMasksTheRepoPassword(t *testing.T) {
+	const password = "ssh-Pw-S3cret-81"
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	sshPub, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	key, knownHosts, tokenFile := filepath.Join(dir, "id"), filepath.Join(dir, "known_hosts"), filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
+	require.NoError(t, os.WriteFile(knownHosts, []byte("127.0.0.1 "+string(ssh.MarshalAuthorizedKey(sshPub))), 0o600))
+	require.NoError(t, os.WriteFile(tokenFile, []byte("agent-token"), 0o600))
+	example, err := os.ReadFile("promoter.example.yaml")
+	require.NoError(t, err)
+	cfg := strings.Replace(string(example), "https://github.com/alphagov/govuk-helm-charts.git", "ssh://git:"+password+"@127.0.0.1:1/charts.git", 1)
+	require.NotEqual(t, string(example), cfg)
+
+	cmd := exec.Command(os.Args[0], "--addr", "127.0.0.1:0", "--token-file", tokenFile, "--log-format", "json",
+		"--ssh-key-file", key, "--known-hosts", knownHosts)
+	cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "promoter listening") {
+		require.True(t, time.Now().Before(deadline), "no listening line: %s", stderr.String())
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	_ = cmd.Wait()
+	logs := stderr.String()
+	assert.Contains(t, logs, `"repo":"ssh://git@127.0.0.1:1/charts.git"`)
+	assert.NotContains(t, logs, password)
 }

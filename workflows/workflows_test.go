@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -111,6 +112,63 @@ func TestPromoteTemplateMatchesThePlugin(t *testing.T) {
 		names = append(names, p.Name)
 	}
 	assert.Equal(t, []string{"promoted", "target-env", "commit", "reason"}, names)
+}
+
+// A container with a read-only root file system can write its outputs only
+// into a writable volume: every --outputs-dir and every output parameter
+// path lies under an emptyDir mount (bump-tag once pushed its commit and
+// then failed to write /tmp/outputs, on every retry).
+func TestOutputsAreWrittenToAWritableVolume(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	checked := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var wt wfv1.WorkflowTemplate
+		if yaml.Unmarshal(b, &wt) != nil || wt.Kind != "WorkflowTemplate" {
+			continue
+		}
+		emptyDirs := map[string]bool{}
+		for _, v := range wt.Spec.Volumes {
+			emptyDirs[v.Name] = v.EmptyDir != nil
+		}
+		for _, tmpl := range wt.Spec.Templates {
+			c := tmpl.Container
+			if c == nil || c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+				continue
+			}
+			for _, v := range tmpl.Volumes {
+				emptyDirs[v.Name] = v.EmptyDir != nil
+			}
+			writable := func(path string) bool {
+				for _, m := range c.VolumeMounts {
+					if emptyDirs[m.Name] && !m.ReadOnly && (path == m.MountPath || strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")) {
+						return true
+					}
+				}
+				return false
+			}
+			var paths []string
+			for _, a := range c.Args {
+				if dir, ok := strings.CutPrefix(a, "--outputs-dir="); ok {
+					paths = append(paths, dir)
+				}
+			}
+			if tmpl.Outputs.Parameters != nil {
+				for _, p := range tmpl.Outputs.Parameters {
+					if p.ValueFrom != nil && p.ValueFrom.Path != "" {
+						paths = append(paths, p.ValueFrom.Path)
+					}
+				}
+			}
+			for _, p := range paths {
+				assert.True(t, writable(p), "%s: template %s writes %s on a read-only root file system", f, tmpl.Name, p)
+				checked++
+			}
+		}
+	}
+	assert.Positive(t, checked, "bump-tag's outputs are among the paths checked")
 }
 
 func mustJSON(t *testing.T, v any) []byte {

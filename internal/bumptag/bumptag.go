@@ -3,7 +3,9 @@
 // promoter for promotions. It validates everything before the network, and
 // decides each attempt against the branch's current state: already there
 // (no commit), a downgrade (refused unless a rollback was asked for), a
-// compare-and-swap that no longer holds (held), or an edit.
+// compare-and-swap that no longer holds (held), or an edit. A caller that
+// decides for itself (the promoter) passes a Gate instead, which bumptag
+// asks on every attempt, at the head the commit would be pushed onto.
 package bumptag
 
 import (
@@ -42,7 +44,17 @@ type Request struct {
 	// Message is the commit message template (DefaultMessage when empty).
 	Message string
 	DryRun  bool
+	// Gate, when set, is the caller's own decision. It replaces bumptag's
+	// rules (already there, downgrade, ExpectCurrent) and runs on every
+	// attempt against the target file at the head the commit would be
+	// pushed onto (at.Read and at.History see that same head), so a
+	// decision made on an older head is never pushed.
+	Gate Gate
 }
+
+// Gate decides, for one attempt's head, whether the write goes ahead; when
+// it does not, reason says why (it becomes Result.Reason).
+type Gate func(at gitwriter.Current) (write bool, reason string, err error)
 
 // Config is what a Request runs against.
 type Config struct {
@@ -169,38 +181,56 @@ type decision struct {
 func (p *plan) decide(cur gitwriter.Current) (decision, error) {
 	var d decision
 	req := p.req
+	var f *tagfile.File
+	if cur.Exists {
+		var err error
+		if f, err = tagfile.Parse(cur.Content, p.keys); err != nil {
+			return d, exitcode.Invalidf("%s: %v", p.path, err)
+		}
+		d.previous, _ = f.Tag()
+	}
+	if req.Gate != nil {
+		write, reason, err := req.Gate(cur)
+		if err != nil || !write {
+			d.edit.Reason = reason
+			return d, err
+		}
+	}
 	var next []byte
-	if !cur.Exists {
+	if f == nil {
 		if !req.Create {
 			return d, exitcode.Invalidf("tag file %s does not exist (check --app and --env, or pass --create for a new app)", p.path)
 		}
-		if req.ExpectCurrent != "" {
+		if req.ExpectCurrent != "" && req.Gate == nil {
 			return d, exitcode.Heldf("expected %s to hold %s, but the file does not exist", p.path, req.ExpectCurrent)
 		}
 		next = tagfile.New(req.Tag, p.promote, p.keys)
 	} else {
-		f, err := tagfile.Parse(cur.Content, p.keys)
-		if err != nil {
-			return d, exitcode.Invalidf("%s: %v", p.path, err)
-		}
-		current, _ := f.Tag()
-		d.previous = current
-		if current == req.Tag && f.Promote() == p.promote {
-			d.edit.Reason = fmt.Sprintf("already at %s", req.Tag)
-			return d, nil
-		}
-		if req.ExpectCurrent != "" && current != req.ExpectCurrent {
-			return d, exitcode.Heldf("expected %s to hold %s, but it holds %s", p.path, req.ExpectCurrent, orNone(current))
-		}
-		if current != req.Tag && p.policy.IsRelease(current) && p.policy.IsRelease(req.Tag) && release.Compare(req.Tag, current) < 0 {
-			if !req.AllowDowngrade {
-				d.edit.Reason = fmt.Sprintf("refused downgrade: %s runs %s, newer than %s (use --allow-downgrade to roll back)", req.Env, current, req.Tag)
+		current := d.previous
+		if req.Gate == nil {
+			if current == req.Tag && f.Promote() == p.promote {
+				d.edit.Reason = fmt.Sprintf("already at %s", req.Tag)
 				return d, nil
 			}
-			d.rollback = true
+			if req.ExpectCurrent != "" && current != req.ExpectCurrent {
+				return d, exitcode.Heldf("expected %s to hold %s, but it holds %s", p.path, req.ExpectCurrent, orNone(current))
+			}
+			if current != req.Tag && p.policy.IsRelease(current) && p.policy.IsRelease(req.Tag) && release.Compare(req.Tag, current) < 0 {
+				if !req.AllowDowngrade {
+					d.edit.Reason = fmt.Sprintf("refused downgrade: %s runs %s, newer than %s (use --allow-downgrade to roll back)", req.Env, current, req.Tag)
+					return d, nil
+				}
+				d.rollback = true
+			}
 		}
+		var err error
 		if next, err = f.Set(req.Tag, p.promote); err != nil {
 			return d, exitcode.Invalidf("%s: %v", p.path, err)
+		}
+		if bytes.Equal(next, cur.Content) {
+			// Never an empty commit, whoever decided.
+			d.edit.Reason = fmt.Sprintf("already at %s", req.Tag)
+			return d, nil
 		}
 	}
 	msg, err := p.message(d)

@@ -162,3 +162,52 @@ func TestInvalidBeforeNetwork(t *testing.T) {
 		assert.Equal(t, exitcode.Invalid, exitcode.Code(err), "%+v: %v", req, err)
 	}
 }
+
+// A Gate is asked on every attempt, at the head the commit would be pushed
+// onto, and its "no" stops the write even when an earlier attempt said yes.
+func TestGateDecidesAtEveryAttemptsHead(t *testing.T) {
+	const flag = "charts/app-config/image-tags/staging/stop"
+	s := gittest.New(t, map[string]string{stagingFrontend: "image_tag: v41\npromote_deployment: true\n"})
+	// Lands while our first push is being received: the gate's input changes.
+	next := s.Commit("stop", map[string]string{flag: "stop\n"})
+	s.Git("update-ref", "refs/heads/main", next+"^")
+	s.InstallHook("pre-receive", `[ -f "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
+	var heads []string
+	gate := func(at gitwriter.Current) (bool, string, error) {
+		heads = append(heads, at.Head)
+		stop, err := at.Read(flag)
+		if err != nil || stop.Exists {
+			return false, "stopped by " + flag, err
+		}
+		return true, "", nil
+	}
+	res, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: gate})
+	require.NoError(t, err)
+	assert.False(t, res.Changed)
+	assert.Equal(t, "stopped by "+flag, res.Reason)
+	require.Len(t, heads, 2)
+	assert.Equal(t, next, heads[1], "asked again at the head that moved")
+	assert.Equal(t, next, s.Head(), "nothing pushed on top")
+	got, _ := s.Read(stagingFrontend)
+	assert.Equal(t, "image_tag: v41\npromote_deployment: true\n", got)
+}
+
+// With a Gate, bumptag's own rules do not decide again (the gate already
+// did), but an edit that would change nothing is still no commit.
+func TestGateReplacesBumptagsRules(t *testing.T) {
+	s := gittest.New(t, map[string]string{stagingFrontend: "image_tag: v43\npromote_deployment: true\n"})
+	yes := func(gitwriter.Current) (bool, string, error) { return true, "", nil }
+	res, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: yes,
+		Promote: boolp(true), Message: "Roll {{.Tag}}"})
+	require.NoError(t, err)
+	assert.True(t, res.Changed, "the gate allowed it: no downgrade refusal")
+	head := s.Head()
+	res, err = Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: yes, Promote: boolp(true)})
+	require.NoError(t, err)
+	assert.False(t, res.Changed)
+	assert.Equal(t, "already at v42", res.Reason)
+	assert.Equal(t, head, s.Head())
+	assert.Empty(t, s.EmptyCommits())
+}

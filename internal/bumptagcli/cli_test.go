@@ -227,6 +227,9 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, err)
 	dead := "http://" + closed.Addr().String() + "/charts.git"
 	require.NoError(t, closed.Close())
+	// A folder under a regular file cannot be created, by root either.
+	notADir := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(notADir, nil, 0o644))
 
 	base := func(app, env, tag string) []string {
 		return []string{"--repo", s.URL(), "--app", app, "--env", env, "--tag", tag}
@@ -242,6 +245,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown env", base("frontend", "preview", "v2"), "", exitcode.Invalid, `environment "preview" is not in the chain integration -> staging -> production`},
 		{"tag with a space", base("frontend", "staging", "v 2"), "", exitcode.Invalid, `tag "v 2" is not a valid image tag`},
 		{"tag with a newline", base("frontend", "staging", "v2\nx"), "", exitcode.Invalid, `is not a valid image tag`},
+		{"tag ..", append(base("frontend", "staging", ".."), "--strategy", "branch"), "", exitcode.Invalid, `tag ".." is not a valid image tag`},
+		{"tag that cannot name a branch", append(base("frontend", "staging", "v2..3"), "--strategy", "branch"), "", exitcode.Invalid, `tag "v2..3" cannot name a git branch`},
+		{"tag ending .lock", append(base("frontend", "staging", "v2.lock"), "--strategy", "branch"), "", exitcode.Invalid, `tag "v2.lock" cannot name a git branch`},
 		{"malformed yaml", base("broken", "staging", "v2"), "", exitcode.Invalid, `charts/app-config/image-tags/staging/broken: malformed tag file`},
 		{"missing file", base("nope", "staging", "v2"), "", exitcode.Invalid, `tag file charts/app-config/image-tags/staging/nope does not exist`},
 		{"missing branch", append(base("frontend", "staging", "v2"), "--branch", "release"), "", exitcode.Invalid, `branch not found: "release"`},
@@ -249,6 +255,7 @@ func TestBadInput(t *testing.T) {
 		{"bad promote flag", append(base("frontend", "staging", "v2"), "--promote-deployment", "yes please"), "", exitcode.Invalid, `--promote-deployment`},
 		{"unknown flag", append(base("frontend", "staging", "v2"), "--frobnicate"), "", exitcode.Invalid, `flag provided but not defined`},
 		{"missing flag", []string{"--repo", s.URL(), "--app", "frontend"}, "", exitcode.Invalid, `Required flags "env, tag" not set`},
+		{"unwritable outputs dir", append(base("frontend", "staging", "v2"), "--outputs-dir", filepath.Join(notADir, "out")), "", exitcode.Invalid, "outputs dir " + filepath.Join(notADir, "out") + " is not writable"},
 		{"unreachable remote", []string{"--repo", dead, "--app", "frontend", "--env", "staging", "--tag", "v2"}, "", exitcode.Failed, "connection refused"},
 		{"wrong password", base("frontend", "staging", "v2"), "wrong-" + gittest.Password, exitcode.Failed, "authentication required"},
 		{"ssh without known hosts", []string{"--repo", "ssh://git@127.0.0.1/charts.git", "--app", "frontend", "--env", "staging", "--tag", "v2", "--ssh-key-file", "/dev/null"}, "", exitcode.Invalid, "--known-hosts"},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/slipway-deploy/slipway/internal/tagfile"
 )
 
@@ -22,8 +24,14 @@ const (
 
 var (
 	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	tagRE  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	// tagRE is Docker's tag grammar: a word character, then up to 127 of
+	// word characters, '.' and '-'.
+	tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 )
+
+// MaxAppLen bounds an app name: it becomes a Kubernetes name (a DNS label)
+// and a path segment of the charts repo and the asset store.
+const MaxAppLen = 63
 
 // Layout is the shape of a charts repo.
 type Layout struct {
@@ -77,18 +85,25 @@ func (l *Layout) Next(env string) string {
 	return ""
 }
 
-// ValidateApp checks an app name.
+// ValidateApp checks an app name. It is the one app-name rule: every step
+// that takes --app (bump-tag, precompile-assets, the promoter) calls it.
 func ValidateApp(app string) error {
-	if !nameRE.MatchString(app) {
-		return fmt.Errorf("app %q is not a valid name: use lower-case letters, digits and '-', starting with a letter or digit", app)
+	if !nameRE.MatchString(app) || len(app) > MaxAppLen {
+		return fmt.Errorf("app %q is not a valid name: use at most %d lower-case letters, digits and '-', starting with a letter or digit", app, MaxAppLen)
 	}
 	return nil
 }
 
-// ValidateTag checks an image tag.
+// ValidateTag checks an image tag. Besides Docker's grammar, the tag must be
+// usable as a git ref name component: the branch strategy pushes a work
+// branch named after it, and a tag such as "a..b" or "x.lock" would only
+// fail there, after the decision.
 func ValidateTag(tag string) error {
 	if !tagRE.MatchString(tag) {
-		return fmt.Errorf("tag %q is not a valid image tag: use 1-128 of A-Z a-z 0-9 . _ -", tag)
+		return fmt.Errorf("tag %q is not a valid image tag: use 1-128 of A-Z a-z 0-9 . _ -, starting with a letter, digit or '_'", tag)
+	}
+	if plumbing.NewBranchReferenceName("t/"+tag).Validate() != nil {
+		return fmt.Errorf("tag %q cannot name a git branch: no '..', and no '.' or '.lock' at the end", tag)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package chartsrepo
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,19 +53,50 @@ func TestTemplatesThatLeaveTheRepo(t *testing.T) {
 		assert.ErrorContains(t, err, want, tmpl)
 	}
 	_, err := NewLayout("{{", "", tagfile.Keys{})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, `path template "{{"`)
 	_, err = NewLayout("", "a,,b", tagfile.Keys{})
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, `"" is not a valid environment name`)
 	_, err = NewLayout("", "a,b,a", tagfile.Keys{})
 	assert.ErrorContains(t, err, "twice")
 }
 
 func TestValidateTag(t *testing.T) {
-	for tag, ok := range map[string]bool{"v1": true, "abc_1.2-3": true, "v 1": false, "v1\n": false, "": false, string(make([]byte, 129)): false} {
-		if ok {
-			assert.NoError(t, ValidateTag(tag), tag)
+	long := strings.Repeat("a", 128)
+	for _, tc := range []struct {
+		tag, err string
+	}{
+		{"v1", ""}, {"abc_1.2-3", ""}, {"_x", ""}, {long, ""}, {"0123456789abcdef0123456789abcdef01234567", ""},
+		{"", "not a valid image tag"}, {"v 1", "not a valid image tag"}, {"v1\n", "not a valid image tag"},
+		{long + "a", "not a valid image tag"}, {"v1/v2", "not a valid image tag"},
+		{".v1", "not a valid image tag"}, {"-v1", "not a valid image tag"},
+		// valid Docker tags that cannot name a git branch
+		{"..", "not a valid image tag"}, {"v1..2", "cannot name a git branch"},
+		{"v1.", "cannot name a git branch"}, {"v1.lock", "cannot name a git branch"},
+	} {
+		err := ValidateTag(tc.tag)
+		if tc.err == "" {
+			assert.NoError(t, err, tc.tag)
+			continue
+		}
+		assert.ErrorContains(t, err, tc.err, tc.tag)
+	}
+}
+
+func TestValidateApp(t *testing.T) {
+	for _, tc := range []struct {
+		app string
+		ok  bool
+	}{
+		{"frontend", true}, {"collections-publisher", true}, {"a", true}, {"0x", true},
+		{strings.Repeat("a", MaxAppLen), true}, {strings.Repeat("a", MaxAppLen+1), false},
+		{"my_app", false}, {"app.1", false}, {"", false}, {"..", false}, {"Frontend", false},
+		{"a/b", false}, {"-x", false}, {"ünï", false},
+	} {
+		err := ValidateApp(tc.app)
+		if tc.ok {
+			assert.NoError(t, err, tc.app)
 		} else {
-			assert.Error(t, ValidateTag(tag), tag)
+			assert.ErrorContains(t, err, "is not a valid name", tc.app)
 		}
 	}
 }

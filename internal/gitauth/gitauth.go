@@ -38,7 +38,10 @@ type Remote struct {
 	Secrets []string // to register with the redactor
 }
 
-var scpLike = regexp.MustCompile(`^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:[^/\\]`)
+var (
+	scpLike  = regexp.MustCompile(`^(?:[^@/]+@)?[A-Za-z0-9.-]+:[^/\\]`)
+	schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+)
 
 // Resolve validates repo and builds its auth. It reads key and token files
 // but touches no network.
@@ -62,10 +65,57 @@ func Resolve(repo string, o Options) (*Remote, error) {
 		r.Secrets = append(r.Secrets, token)
 	}
 
-	u, err := url.Parse(repo)
-	isURL := err == nil && u.Scheme != "" && strings.Contains(repo, "://")
+	scheme, rest, isURL := strings.Cut(repo, "://")
+	if isURL {
+		// Errors show the URL with its password masked, never repo itself.
+		shown := Mask(repo)
+		if !schemeRE.MatchString(scheme) {
+			return nil, fmt.Errorf("--repo %s: not a URL with a scheme (https, ssh, file) nor a path", shown)
+		}
+		// A '/', '?' or '#' before the last '@' ends the host early: a
+		// password that holds one must be percent-encoded. url.Parse would
+		// fail (or worse, read the password as a port and a path).
+		if at := strings.LastIndex(rest, "@"); at >= 0 && strings.ContainsAny(rest[:at], "/?#") {
+			return nil, fmt.Errorf("--repo %s: the user or password holds '/', '?', '#' or '@': percent-encode it (%%2F, %%3F, %%23, %%40)", shown)
+		}
+		u, err := url.Parse(repo)
+		if err != nil {
+			// err quotes the input: leave it out.
+			return nil, fmt.Errorf("--repo %s is not a valid URL: percent-encode special characters in the user or password ('%%' is %%25)", shown)
+		}
+		if err := r.remote(u, shown, token, o); err != nil {
+			return nil, err
+		}
+		r.Display = r.URL
+		return r, nil
+	}
 	switch {
-	case isURL && (u.Scheme == "https" || u.Scheme == "http"):
+	case scpLike.MatchString(repo) && !filepath.IsAbs(repo):
+		user := "git"
+		if i := strings.Index(repo, "@"); i > 0 {
+			user = repo[:i]
+		}
+		if strings.Contains(user, ":") {
+			return nil, fmt.Errorf("--repo %s: an scp-like remote cannot carry a password: authenticate with --ssh-key-file", Mask(repo))
+		}
+		if err := r.ssh(repo, user, o); err != nil {
+			return nil, err
+		}
+	default:
+		abs, err := filepath.Abs(repo)
+		if err != nil {
+			return nil, fmt.Errorf("--repo %q: %w", repo, err)
+		}
+		r.URL = "file://" + filepath.ToSlash(abs)
+	}
+	r.Display = r.URL
+	return r, nil
+}
+
+// remote resolves a parsed URL; shown is its masked form, for errors.
+func (r *Remote) remote(u *url.URL, shown, token string, o Options) error {
+	switch u.Scheme {
+	case "https", "http":
 		if pw, ok := u.User.Password(); ok {
 			r.Secrets = append(r.Secrets, pw)
 			if token == "" {
@@ -82,40 +132,60 @@ func Resolve(repo string, o Options) (*Remote, error) {
 			}
 			r.Auth = &githttp.BasicAuth{Username: user, Password: token}
 		}
-	case isURL && u.Scheme == "ssh", !isURL && scpLike.MatchString(repo) && !filepath.IsAbs(repo):
-		if o.KnownHosts == "" {
-			return nil, fmt.Errorf("an ssh remote needs --known-hosts: host keys are always checked")
-		}
-		if o.SSHKeyFile == "" {
-			return nil, fmt.Errorf("an ssh remote needs --ssh-key-file")
-		}
+	case "ssh":
 		user := "git"
-		if isURL && u.User != nil && u.User.Username() != "" {
+		if u.User != nil && u.User.Username() != "" {
 			user = u.User.Username()
-		} else if i := strings.Index(repo, "@"); !isURL && i > 0 {
-			user = repo[:i]
 		}
-		keys, err := gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, "")
-		if err != nil {
-			return nil, fmt.Errorf("read --ssh-key-file %s: %w", o.SSHKeyFile, err)
+		if pw, ok := u.User.Password(); ok {
+			// The key authenticates; a password in the URL is only a secret to keep.
+			r.Secrets = append(r.Secrets, pw)
+			u.User = url.User(user)
 		}
-		cb, err := gitssh.NewKnownHostsCallback(o.KnownHosts)
-		if err != nil {
-			return nil, fmt.Errorf("read --known-hosts %s: %w", o.KnownHosts, err)
-		}
-		keys.HostKeyCallback = cb
-		r.URL, r.Auth = repo, keys
-	case isURL && u.Scheme == "file":
-		r.URL = repo
-	case isURL:
-		return nil, fmt.Errorf("--repo %q: scheme %q is not supported (https, ssh, file or a path)", repo, u.Scheme)
+		return r.ssh(u.String(), user, o)
+	case "file":
+		r.URL = u.String()
 	default:
-		abs, err := filepath.Abs(repo)
-		if err != nil {
-			return nil, fmt.Errorf("--repo %q: %w", repo, err)
-		}
-		r.URL = "file://" + filepath.ToSlash(abs)
+		return fmt.Errorf("--repo %s: scheme %q is not supported (https, ssh, file or a path)", shown, u.Scheme)
 	}
-	r.Display = r.URL
-	return r, nil
+	return nil
+}
+
+// ssh sets an SSH remote's URL and key auth, with host keys checked.
+func (r *Remote) ssh(repo, user string, o Options) error {
+	if o.KnownHosts == "" {
+		return fmt.Errorf("an ssh remote needs --known-hosts: host keys are always checked")
+	}
+	if o.SSHKeyFile == "" {
+		return fmt.Errorf("an ssh remote needs --ssh-key-file")
+	}
+	keys, err := gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, "")
+	if err != nil {
+		return fmt.Errorf("read --ssh-key-file %s: %w", o.SSHKeyFile, err)
+	}
+	cb, err := gitssh.NewKnownHostsCallback(o.KnownHosts)
+	if err != nil {
+		return fmt.Errorf("read --known-hosts %s: %w", o.KnownHosts, err)
+	}
+	keys.HostKeyCallback = cb
+	r.URL, r.Auth = repo, keys
+	return nil
+}
+
+// Mask returns repo with the password of its user part replaced by ***
+// ("https://ci:***@host/x", "git:***@host:x"), whether or not it parses.
+func Mask(repo string) string {
+	prefix, rest := "", repo
+	if scheme, after, ok := strings.Cut(repo, "://"); ok && schemeRE.MatchString(scheme) {
+		prefix, rest = scheme+"://", after
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return repo
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return repo
+	}
+	return prefix + user + ":***" + rest[at:]
 }

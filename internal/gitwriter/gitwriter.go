@@ -7,6 +7,9 @@
 // only the new head into the same store, re-runs the caller's edit against
 // the new content (so idempotence and downgrade checks see the new state),
 // and pushes again, with jittered backoff and a bounded number of attempts.
+// The edit can read any other file, and the history, at the same head
+// (Current.Read, Current.History): a decision that depends on several
+// files is made again against exactly the head the commit is pushed onto.
 package gitwriter
 
 import (
@@ -72,6 +75,43 @@ type Current struct {
 	Content []byte
 	Exists  bool
 	Head    string // the commit it was read from
+	at      *snapshot
+}
+
+// snapshot is the head a Current was read from.
+type snapshot struct {
+	commit *object.Commit
+	// hist is the history store, shared by every attempt of one Write so
+	// that a new head fetches only what moved.
+	hist *history
+}
+
+// ErrNoHead is returned by Read and History on a Current that was not read
+// from a head (one built by hand).
+var ErrNoHead = errors.New("not read from a fetched head")
+
+// Read returns another file as it is at the same head as c.
+func (c Current) Read(path string) (Current, error) {
+	if c.at == nil {
+		return Current{}, fmt.Errorf("read %s: %w", path, ErrNoHead)
+	}
+	return c.at.read(path)
+}
+
+// History calls visit with path's versions on the first-parent line that
+// ends at c's head, newest first (see FileHistory), so that what it finds
+// holds for exactly that head. It fetches the last depth commits (default
+// 500) once per Write, and again only when an attempt's head is not among
+// them (the branch moved).
+func (c Current) History(ctx context.Context, path string, depth int, visit func(Revision) bool) error {
+	if c.at == nil {
+		return fmt.Errorf("history of %s: %w", path, ErrNoHead)
+	}
+	start, err := c.at.hist.at(ctx, c.at.commit.Hash, depth)
+	if err != nil {
+		return err
+	}
+	return walk(ctx, c.at.hist.repo, start, path, visit)
 }
 
 // Edit is what an EditFunc decides.
@@ -104,8 +144,6 @@ type Writer struct {
 	o    Options
 	repo *git.Repository
 	head plumbing.Hash
-	// reuse makes the next Write start from the head already fetched.
-	reuse bool
 }
 
 // New returns a Writer; nothing touches the network until Write or Read.
@@ -159,19 +197,39 @@ func (w *Writer) remoteRef() plumbing.ReferenceName {
 // which after the first one transfers only what moved.
 func (w *Writer) fetch(ctx context.Context) error {
 	if w.repo == nil {
-		repo, err := git.Init(memory.NewStorage(), nil)
+		repo, err := w.newStore()
 		if err != nil {
-			return err
-		}
-		if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{w.o.URL}}); err != nil {
 			return err
 		}
 		w.repo = repo
 	}
+	head, err := w.fetchInto(ctx, w.repo, 1, "fetch")
+	if err != nil {
+		return err
+	}
+	w.head = head
+	return nil
+}
+
+// newStore returns an empty in-memory repository with the remote "origin".
+func (w *Writer) newStore() (*git.Repository, error) {
+	repo, err := git.Init(memory.NewStorage(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{w.o.URL}}); err != nil {
+		return nil, err
+	}
+	return repo, nil
+}
+
+// fetchInto fetches the last depth commits of the branch into repo and
+// returns the branch head.
+func (w *Writer) fetchInto(ctx context.Context, repo *git.Repository, depth int, what string) (plumbing.Hash, error) {
 	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", w.o.Branch, w.remoteRef()))
-	err := w.withNetworkRetry(ctx, "fetch", func() error {
-		err := w.repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Depth: 1,
+	err := w.withNetworkRetry(ctx, what, func() error {
+		err := repo.FetchContext(ctx, &git.FetchOptions{
+			RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Depth: depth,
 			Tags: git.NoTags, Auth: w.o.Auth, Force: true,
 		})
 		if errors.Is(err, git.NoErrAlreadyUpToDate) {
@@ -182,16 +240,15 @@ func (w *Writer) fetch(ctx context.Context) error {
 	var noRef git.NoMatchingRefSpecError
 	switch {
 	case errors.As(err, &noRef), errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return fmt.Errorf("%w: %q in %s", ErrBranchNotFound, w.o.Branch, w.o.URL)
+		return plumbing.ZeroHash, fmt.Errorf("%w: %q in %s", ErrBranchNotFound, w.o.Branch, w.o.URL)
 	case err != nil:
-		return fmt.Errorf("fetch %s from %s: %w", w.o.Branch, w.o.URL, err)
+		return plumbing.ZeroHash, fmt.Errorf("%s %s from %s: %w", what, w.o.Branch, w.o.URL, err)
 	}
-	ref, err := w.repo.Reference(w.remoteRef(), true)
+	ref, err := repo.Reference(w.remoteRef(), true)
 	if err != nil {
-		return fmt.Errorf("fetch %s: %w", w.o.Branch, err)
+		return plumbing.ZeroHash, fmt.Errorf("%s %s: %w", what, w.o.Branch, err)
 	}
-	w.head = ref.Hash()
-	return nil
+	return ref.Hash(), nil
 }
 
 // withNetworkRetry retries fn when it failed for a reason a retry can fix
@@ -240,30 +297,35 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// read returns path's content at the fetched head.
-func (w *Writer) read(path string) (Current, *object.Commit, error) {
+// snapshot returns the fetched head, for reading files at it.
+func (w *Writer) snapshot(hist *history) (*snapshot, error) {
 	commit, err := w.repo.CommitObject(w.head)
 	if err != nil {
-		return Current{}, nil, fmt.Errorf("read head %s: %w", w.head, err)
+		return nil, fmt.Errorf("read head %s: %w", w.head, err)
 	}
-	cur := Current{Head: w.head.String()}
-	tree, err := commit.Tree()
+	return &snapshot{commit: commit, hist: hist}, nil
+}
+
+// read returns path's content at the snapshot's head.
+func (s *snapshot) read(path string) (Current, error) {
+	cur := Current{Head: s.commit.Hash.String(), at: s}
+	tree, err := s.commit.Tree()
 	if err != nil {
-		return cur, nil, fmt.Errorf("read tree of %s: %w", w.head, err)
+		return cur, fmt.Errorf("read tree of %s: %w", cur.Head, err)
 	}
 	f, err := tree.File(path)
 	switch {
 	case errors.Is(err, object.ErrFileNotFound), errors.Is(err, object.ErrDirectoryNotFound):
-		return cur, commit, nil
+		return cur, nil
 	case err != nil:
-		return cur, nil, fmt.Errorf("read %s: %w", path, err)
+		return cur, fmt.Errorf("read %s: %w", path, err)
 	}
 	content, err := f.Contents()
 	if err != nil {
-		return cur, nil, fmt.Errorf("read %s: %w", path, err)
+		return cur, fmt.Errorf("read %s: %w", path, err)
 	}
 	cur.Content, cur.Exists = []byte(content), true
-	return cur, commit, nil
+	return cur, nil
 }
 
 // Read fetches the branch and returns path's current content.
@@ -271,38 +333,49 @@ func (w *Writer) Read(ctx context.Context, path string) (Current, error) {
 	if err := w.fetch(ctx); err != nil {
 		return Current{}, err
 	}
-	cur, _, err := w.read(path)
-	return cur, err
+	at, err := w.snapshot(&history{w: w})
+	if err != nil {
+		return Current{}, err
+	}
+	return at.read(path)
 }
 
 // Write applies edit to path and pushes it (or, with dryRun, only computes
 // the diff). workBranch names the work branch of the Branch strategy.
 func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFunc, dryRun bool) (res Result, err error) {
+	// pushed is the last commit this run pushed to the work branch: the only
+	// one it may delete.
+	var pushed plumbing.Hash
 	if w.o.Strategy == Branch {
 		if workBranch == "" {
 			return res, fmt.Errorf("the branch strategy needs a work branch name")
 		}
 		if !dryRun {
-			// No work branch is left behind, on success or failure, even one
-			// left by an earlier failed run.
+			// The work branch this run pushed goes, on success or failure.
 			defer func() {
+				if pushed.IsZero() {
+					return
+				}
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				defer cancel()
-				if derr := w.deleteBranch(cctx, workBranch); derr != nil && err == nil {
+				if derr := w.deleteWorkBranch(cctx, workBranch, pushed); derr != nil && err == nil {
 					err = derr
 				}
 			}()
 		}
 	}
+	hist := &history{w: w}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		started := time.Now()
-		if attempt == 1 && w.reuse && w.repo != nil {
-			w.reuse = false // one Write only; later attempts always fetch
-		} else if err := w.fetch(ctx); err != nil {
+		if err := w.fetch(ctx); err != nil {
 			return res, err
 		}
-		cur, headCommit, err := w.read(path)
+		at, err := w.snapshot(hist)
+		if err != nil {
+			return res, err
+		}
+		cur, err := at.read(path)
 		if err != nil {
 			return res, err
 		}
@@ -314,7 +387,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 		if !e.Changed {
 			return res, nil
 		}
-		commit, diff, err := w.commit(headCommit, path, e)
+		commit, diff, err := w.commit(at.commit, path, e)
 		if err != nil {
 			return res, err
 		}
@@ -322,7 +395,13 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 		if dryRun {
 			return res, nil
 		}
-		err = w.push(ctx, commit, workBranch)
+		if w.o.Strategy == Branch {
+			if err := w.pushWork(ctx, commit, workBranch); err != nil {
+				return res, err
+			}
+			pushed = commit
+		}
+		err = w.pushTarget(ctx, commit)
 		if err == nil {
 			res.Changed, res.Commit = true, commit.String()
 			return res, nil
@@ -343,24 +422,30 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 	}
 }
 
-// push sends commit to the target branch, through the work branch for the
-// Branch strategy.
-func (w *Writer) push(ctx context.Context, commit plumbing.Hash, workBranch string) error {
+// pushWork force-pushes commit to the Branch strategy's work branch: a
+// leftover of the same name is replaced, and from then on it is this run's
+// to delete.
+func (w *Writer) pushWork(ctx context.Context, commit plumbing.Hash, workBranch string) error {
 	local := plumbing.NewBranchReferenceName("slipway-push")
 	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(local, commit)); err != nil {
 		return err
 	}
-	target := plumbing.NewBranchReferenceName(w.o.Branch)
-	if w.o.Strategy == Branch {
-		work := plumbing.NewBranchReferenceName(workBranch)
-		// Force: a leftover branch of the same name from a failed run is replaced.
-		spec := config.RefSpec(fmt.Sprintf("+%s:%s", local, work))
-		if err := w.pushSpec(ctx, spec); err != nil {
-			return fmt.Errorf("push work branch %s: %w", workBranch, err)
-		}
-		w.o.Log.Debug("pushed work branch", "branch", workBranch, "commit", commit.String())
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", local, plumbing.NewBranchReferenceName(workBranch)))
+	if err := w.pushSpec(ctx, spec); err != nil {
+		return fmt.Errorf("push work branch %s: %w", workBranch, err)
 	}
-	spec := config.RefSpec(fmt.Sprintf("%s:%s", local, target))
+	w.o.Log.Debug("pushed work branch", "branch", workBranch, "commit", commit.String())
+	return nil
+}
+
+// pushTarget sends commit to the target branch (a fast-forward: the commit
+// is built on the head it was read from).
+func (w *Writer) pushTarget(ctx context.Context, commit plumbing.Hash) error {
+	local := plumbing.NewBranchReferenceName("slipway-push")
+	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(local, commit)); err != nil {
+		return err
+	}
+	spec := config.RefSpec(fmt.Sprintf("%s:%s", local, plumbing.NewBranchReferenceName(w.o.Branch)))
 	if err := w.pushSpec(ctx, spec); err != nil {
 		if movedError(err) {
 			return fmt.Errorf("push %s: %w (%v)", w.o.Branch, ErrBranchMoved, err)
@@ -399,13 +484,63 @@ func movedError(err error) bool {
 	return false
 }
 
-func (w *Writer) deleteBranch(ctx context.Context, name string) error {
-	if w.repo == nil {
-		return nil
-	}
-	spec := config.RefSpec(":" + plumbing.NewBranchReferenceName(name).String())
-	if err := w.pushSpec(ctx, spec); err != nil {
+// deleteWorkBranch deletes the work branch only while it still points at
+// ours, the commit this run pushed to it: a branch someone else created, or
+// moved since, is left in place. The server checks the old value again
+// under its lock, so a move between the look and the delete is refused.
+func (w *Writer) deleteWorkBranch(ctx context.Context, name string, ours plumbing.Hash) error {
+	ref := plumbing.NewBranchReferenceName(name)
+	now, err := w.remoteHash(ctx, ref)
+	if err != nil {
 		return fmt.Errorf("delete work branch %s: %w", name, err)
 	}
-	return nil
+	if now != ours {
+		w.leftInPlace(name, ours, now)
+		return nil
+	}
+	err = w.withNetworkRetry(ctx, "delete work branch", func() error {
+		return w.repo.PushContext(ctx, &git.PushOptions{RemoteName: "origin", Auth: w.o.Auth,
+			RefSpecs:          []config.RefSpec{config.RefSpec(":" + ref.String())},
+			RequireRemoteRefs: []config.RefSpec{config.RefSpec(ours.String() + ":" + ref.String())}})
+	})
+	if err == nil {
+		return nil
+	}
+	// Refused: if the branch moved meanwhile, it is someone else's now.
+	if now, lerr := w.remoteHash(ctx, ref); lerr == nil && now != ours {
+		w.leftInPlace(name, ours, now)
+		return nil
+	}
+	return fmt.Errorf("delete work branch %s: %w", name, err)
+}
+
+func (w *Writer) leftInPlace(name string, ours, now plumbing.Hash) {
+	if now.IsZero() {
+		return // already gone
+	}
+	w.o.Log.Warn("work branch moved since this run pushed it; left in place",
+		"branch", name, "pushed", ours.String(), "now", now.String())
+}
+
+// remoteHash returns where ref points on the remote, zero when absent.
+func (w *Writer) remoteHash(ctx context.Context, ref plumbing.ReferenceName) (plumbing.Hash, error) {
+	remote, err := w.repo.Remote("origin")
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	var refs []*plumbing.Reference
+	err = w.withNetworkRetry(ctx, "list refs", func() error {
+		var lerr error
+		refs, lerr = remote.ListContext(ctx, &git.ListOptions{Auth: w.o.Auth})
+		return lerr
+	})
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	for _, r := range refs {
+		if r.Name() == ref {
+			return r.Hash(), nil
+		}
+	}
+	return plumbing.ZeroHash, nil
 }

@@ -244,16 +244,67 @@ func TestBranchStrategy(t *testing.T) {
 	_, err = newWriter(s.URL(), nil, func(o *Options) { o.Strategy = Branch }).
 		Write(context.Background(), tagPath, "update-image-tag/frontend/staging/v3", setTo("image_tag: v3\n", "Update"), false)
 	require.Error(t, err)
+	assert.Contains(t, err.Error(), "push main: ")
+	assert.NotErrorIs(t, err, ErrBranchMoved, "a refusal is not a lost race")
 	assert.Equal(t, []string{"main"}, s.Branches())
+}
 
-	// No change to make: a leftover branch is still removed.
-	s.InstallHook("pre-receive", "exit 0\n")
-	s.Git("branch", "update-image-tag/frontend/staging/v2", "main")
-	res, err = newWriter(s.URL(), nil, func(o *Options) { o.Strategy = Branch }).
-		Write(context.Background(), tagPath, "update-image-tag/frontend/staging/v2", setTo("image_tag: v2\n", "Update"), false)
-	require.NoError(t, err)
-	assert.False(t, res.Changed)
-	assert.Equal(t, []string{"main"}, s.Branches())
+// The branch strategy deletes only the work branch this run pushed, and
+// only while it still points at this run's commit.
+func TestBranchStrategyDeletesOnlyItsOwnWorkBranch(t *testing.T) {
+	const work = "update-image-tag/frontend/staging/v2"
+	t.Run("a run with nothing to do leaves a branch it did not create", func(t *testing.T) {
+		s := gittest.New(t, map[string]string{tagPath: "image_tag: v2\n"})
+		s.Git("branch", work, "main") // someone else's, e.g. a review in progress
+		pushes := s.Pushes()
+		res, err := newWriter(s.URL(), nil, func(o *Options) { o.Strategy = Branch }).
+			Write(context.Background(), tagPath, work, setTo("image_tag: v2\n", "Update"), false)
+		require.NoError(t, err)
+		assert.False(t, res.Changed)
+		assert.Equal(t, []string{"main", work}, s.Branches())
+		assert.Equal(t, pushes, s.Pushes(), "no push at all")
+	})
+	t.Run("a work branch moved after this run pushed it is left in place", func(t *testing.T) {
+		s := gittest.New(t, seed())
+		seedHead := s.Head()
+		// After our work branch lands, another actor points it elsewhere.
+		s.InstallHook("post-receive", `while read old new ref; do
+  if [ "$ref" = refs/heads/`+work+` ] && [ "$new" != 0000000000000000000000000000000000000000 ] && [ ! -f "$GIT_DIR/moved" ]; then
+    touch "$GIT_DIR/moved"
+    git update-ref "$ref" `+seedHead+`
+  fi
+done
+exit 0
+`)
+		logs := &syncBuffer{}
+		res, err := newWriter(s.URL(), logs, func(o *Options) { o.Strategy = Branch }).
+			Write(context.Background(), tagPath, work, setTo("image_tag: v2\n", "Update"), false)
+		require.NoError(t, err, logs.String())
+		assert.True(t, res.Changed)
+		assert.Equal(t, res.Commit, s.Head(), "the change landed")
+		assert.Equal(t, []string{"main", work}, s.Branches())
+		assert.Equal(t, seedHead, s.Git("rev-parse", "refs/heads/"+work), "the other actor's branch is untouched")
+		assert.Contains(t, logs.String(), "work branch moved since this run pushed it; left in place")
+	})
+	t.Run("a move during the delete is refused by the server", func(t *testing.T) {
+		s := gittest.New(t, seed())
+		seedHead := s.Head()
+		// The branch moves while our delete is being received.
+		s.InstallHook("pre-receive", `while read old new ref; do
+  if [ "$ref" = refs/heads/`+work+` ] && [ "$new" = 0000000000000000000000000000000000000000 ]; then
+    env -u GIT_QUARANTINE_PATH git update-ref "$ref" `+seedHead+`
+  fi
+done
+exit 0
+`)
+		logs := &syncBuffer{}
+		res, err := newWriter(s.URL(), logs, func(o *Options) { o.Strategy = Branch }).
+			Write(context.Background(), tagPath, work, setTo("image_tag: v2\n", "Update"), false)
+		require.NoError(t, err, logs.String())
+		assert.True(t, res.Changed)
+		assert.Equal(t, seedHead, s.Git("rev-parse", "refs/heads/"+work))
+		assert.Contains(t, logs.String(), "left in place")
+	})
 }
 
 func TestRemoteFailures(t *testing.T) {

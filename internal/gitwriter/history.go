@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // ReadFiles fetches the branch once and returns each path's content at the
@@ -20,23 +18,18 @@ func (w *Writer) ReadFiles(ctx context.Context, paths ...string) ([]Current, err
 	if err := w.fetch(ctx); err != nil {
 		return nil, err
 	}
+	at, err := w.snapshot(&history{w: w})
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Current, len(paths))
 	for i, p := range paths {
-		cur, _, err := w.read(p)
-		if err != nil {
+		if out[i], err = at.read(p); err != nil {
 			return nil, err
 		}
-		out[i] = cur
 	}
 	return out, nil
 }
-
-// ReuseNextFetch makes the next Write's first attempt start from the head
-// the last Read or ReadFiles fetched instead of fetching again: one network
-// round trip less for a caller that has just read the branch to decide.
-// It is safe: a push built on a head that moved meanwhile is rejected, and
-// the retry fetches the new head and re-applies the edit, as always.
-func (w *Writer) ReuseNextFetch() { w.reuse = true }
 
 // Revision is one version of a file in its history.
 type Revision struct {
@@ -45,6 +38,14 @@ type Revision struct {
 	Content []byte
 	Exists  bool
 }
+
+// ErrHeadNotInHistory is wrapped when the head a decision was made on is
+// not among the fetched commits (the branch moved more than the history
+// depth since, or was rewritten).
+var ErrHeadNotInHistory = errors.New("head not in the fetched history")
+
+// DefaultHistoryDepth is how many commits a history walk fetches by default.
+const DefaultHistoryDepth = 500
 
 // FileHistory fetches the last depth commits of the branch into a separate
 // in-memory store (the writer's depth-1 store is left as it is) and calls
@@ -55,38 +56,56 @@ type Revision struct {
 // commit still holds a version, that commit is what visit sees, so callers
 // get a time no earlier than the real one).
 func (w *Writer) FileHistory(ctx context.Context, path string, depth int, visit func(Revision) bool) error {
+	h := &history{w: w}
+	start, err := h.at(ctx, plumbing.ZeroHash, depth)
+	if err != nil {
+		return err
+	}
+	return walk(ctx, h.repo, start, path, visit)
+}
+
+// history is a store of the branch's last commits, separate from the
+// writer's depth-1 store.
+type history struct {
+	w    *Writer
+	repo *git.Repository
+}
+
+// at returns the commit head from the store, fetching the branch's last
+// depth commits when head is not there yet; a zero head means the fetched
+// branch head.
+func (h *history) at(ctx context.Context, head plumbing.Hash, depth int) (*object.Commit, error) {
 	if depth <= 0 {
-		depth = 500
+		depth = DefaultHistoryDepth
 	}
-	repo, err := git.Init(memory.NewStorage(), nil)
-	if err != nil {
-		return err
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{w.o.URL}}); err != nil {
-		return err
-	}
-	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", w.o.Branch, w.remoteRef()))
-	err = w.withNetworkRetry(ctx, "fetch history", func() error {
-		err := repo.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Depth: depth,
-			Tags: git.NoTags, Auth: w.o.Auth, Force: true,
-		})
-		if errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil
+	if h.repo != nil && !head.IsZero() {
+		if c, err := h.repo.CommitObject(head); err == nil {
+			return c, nil
 		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("fetch history of %s from %s: %w", w.o.Branch, w.o.URL, err)
 	}
-	ref, err := repo.Reference(w.remoteRef(), true)
-	if err != nil {
-		return fmt.Errorf("fetch history of %s: %w", w.o.Branch, err)
+	if h.repo == nil {
+		repo, err := h.w.newStore()
+		if err != nil {
+			return nil, err
+		}
+		h.repo = repo
 	}
-	commit, err := repo.CommitObject(ref.Hash())
+	tip, err := h.w.fetchInto(ctx, h.repo, depth, "fetch history of")
 	if err != nil {
-		return fmt.Errorf("read %s: %w", ref.Hash(), err)
+		return nil, err
 	}
+	if head.IsZero() {
+		head = tip
+	}
+	c, err := h.repo.CommitObject(head)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not within the last %d commits of %s", ErrHeadNotInHistory, head, depth, h.w.o.Branch)
+	}
+	return c, nil
+}
+
+// walk visits path's versions on the first-parent line from commit down.
+func walk(ctx context.Context, repo *git.Repository, commit *object.Commit, path string, visit func(Revision) bool) error {
 	var pending *Revision
 	var pendingBlob plumbing.Hash
 	for commit != nil {

@@ -2,6 +2,7 @@ package gitwriter
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,35 +65,72 @@ func TestFileHistoryMissingBranch(t *testing.T) {
 	srv := gittest.New(t, seed())
 	w := newWriter(srv.URL(), nil, func(o *Options) { o.Branch = "nope" })
 	err := w.FileHistory(context.Background(), tagPath, 5, func(Revision) bool { return true })
-	require.Error(t, err)
+	require.ErrorIs(t, err, ErrBranchNotFound)
+	assert.Contains(t, err.Error(), `"nope"`)
 }
 
-func TestReuseNextFetch(t *testing.T) {
+// The edit reads other files and the history at exactly the head it is
+// applied to: on the first attempt the head it fetched (even when the
+// branch has moved on since), on the retry the new head.
+func TestEditReadsOtherFilesAndHistoryAtItsHead(t *testing.T) {
+	const router = "charts/app-config/image-tags/staging/router"
+	srv := gittest.New(t, seed())
+	first := srv.Head()
+	type seen struct {
+		head, router string
+		history      []string // the tag file's versions, newest first
+	}
+	var attempts []seen
+	w := newWriter(srv.URL(), nil, nil)
+	res, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
+		if len(attempts) == 0 {
+			// Another writer lands after our fetch: our head is now behind the tip.
+			srv.Commit("router v8, frontend v5", map[string]string{router: "image_tag: v8\n", tagPath: "image_tag: v5\n"})
+		}
+		r, err := cur.Read(router)
+		if err != nil {
+			return Edit{}, err
+		}
+		var versions []string
+		err = cur.History(context.Background(), tagPath, 50, func(rev Revision) bool {
+			versions = append(versions, string(rev.Content))
+			return true
+		})
+		if err != nil {
+			return Edit{}, err
+		}
+		attempts = append(attempts, seen{cur.Head, string(r.Content), versions})
+		return Edit{Changed: true, Content: []byte("image_tag: v9\n"), Message: "v9"}, nil
+	}, false)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Attempts)
+	require.Len(t, attempts, 2)
+	assert.Equal(t, seen{first, "image_tag: v7\n", []string{"image_tag: v1\n"}}, attempts[0],
+		"attempt 1 reads its own head, not the tip that moved on")
+	assert.Equal(t, "image_tag: v8\n", attempts[1].router)
+	assert.Equal(t, []string{"image_tag: v5\n", "image_tag: v1\n"}, attempts[1].history, "the retry's history ends at the new head")
+	assert.NotEqual(t, first, attempts[1].head)
+	got, _ := srv.Read(tagPath)
+	assert.Equal(t, "image_tag: v9\n", got)
+}
+
+func TestCurrentNotReadFromAHead(t *testing.T) {
+	_, err := Current{}.Read(tagPath)
+	assert.ErrorIs(t, err, ErrNoHead)
+	err = Current{}.History(context.Background(), tagPath, 5, func(Revision) bool { return true })
+	assert.ErrorIs(t, err, ErrNoHead)
+}
+
+// A head that has left the fetched history (the branch moved on by more
+// than the depth) is an error, never a walk from another head.
+func TestHistoryOfAHeadBeyondTheDepth(t *testing.T) {
 	srv := gittest.New(t, seed())
 	w := newWriter(srv.URL(), nil, nil)
-	_, err := w.ReadFiles(context.Background(), tagPath)
-	require.NoError(t, err)
-	// Another writer moves the branch after our read.
-	srv.Commit("other", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
-	w.ReuseNextFetch()
-	res, err := w.Write(context.Background(), tagPath, "", setTo("image_tag: v2\n", "v2"), false)
-	require.NoError(t, err)
-	assert.Equal(t, 2, res.Attempts, "the first attempt used the old head, was refused, and the retry fetched")
-	got, _ := srv.Read(tagPath)
-	assert.Equal(t, "image_tag: v2\n", got)
-	got, _ = srv.Read("charts/app-config/image-tags/staging/router")
-	assert.Equal(t, "image_tag: v8\n", got, "the other writer's update is kept")
-
-	// With the head still current, one attempt and no second fetch.
-	_, err = w.ReadFiles(context.Background(), tagPath)
-	require.NoError(t, err)
-	w.ReuseNextFetch()
-	res, err = w.Write(context.Background(), tagPath, "", setTo("image_tag: v3\n", "v3"), false)
-	require.NoError(t, err)
-	assert.Equal(t, 1, res.Attempts)
-	// The reuse applies to one Write only.
-	srv.Commit("other again", map[string]string{"README.md": "x\n"})
-	res, err = w.Write(context.Background(), tagPath, "", setTo("image_tag: v4\n", "v4"), false)
-	require.NoError(t, err)
-	assert.Equal(t, 1, res.Attempts, "a plain Write fetches first")
+	_, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
+		for i := range 3 {
+			srv.Commit("move on", map[string]string{"README.md": strings.Repeat("x", i+1)})
+		}
+		return Edit{}, cur.History(context.Background(), tagPath, 2, func(Revision) bool { return true })
+	}, false)
+	require.ErrorIs(t, err, ErrHeadNotInHistory)
 }

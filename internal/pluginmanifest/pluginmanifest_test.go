@@ -46,18 +46,28 @@ func TestConfigMapAsArgoReadsIt(t *testing.T) {
 func TestRefusesWhatArgoWouldRefuse(t *testing.T) {
 	base, err := os.ReadFile(filepath.Join(dir, "plugin.yaml"))
 	require.NoError(t, err)
-	for name, mutate := range map[string]func(string) string{
-		"wrong kind": func(s string) string { return strings.Replace(s, "kind: ExecutorPlugin", "kind: ConfigMap", 1) },
-		"unknown key": func(s string) string {
+	for _, tc := range []struct {
+		name   string
+		mutate func(string) string
+		want   string
+	}{
+		{"wrong kind", func(s string) string { return strings.Replace(s, "kind: ExecutorPlugin", "kind: ConfigMap", 1) },
+			`kind is "ConfigMap", want ExecutorPlugin`},
+		{"unknown key", func(s string) string {
 			return strings.Replace(s, "  sidecar:\n", "  sidecar:\n    sidekick: true\n", 1)
-		},
-		"no security ctx": func(s string) string { return s[:strings.Index(s, "      # The agent's token file")] },
+		}, `unknown field "sidekick"`},
+		{"no security ctx", func(s string) string { return s[:strings.Index(s, "      # The agent's token file")] },
+			"security context is mandatory"},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			d := t.TempDir()
-			require.NoError(t, os.WriteFile(filepath.Join(d, "plugin.yaml"), []byte(mutate(string(base))), 0o644))
+			mutated := tc.mutate(string(base))
+			require.NotEqual(t, string(base), mutated, "the mutation applies")
+			require.NoError(t, os.WriteFile(filepath.Join(d, "plugin.yaml"), []byte(mutated), 0o644))
 			_, _, err := ConfigMap(d)
-			assert.Error(t, err)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want, "refused for the reason the mutation introduced")
+			assert.True(t, strings.HasPrefix(err.Error(), "plugin.yaml: "), "the error names the file: %v", err)
 		})
 	}
 }

@@ -94,17 +94,36 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 		return exitcode.Invalidf("listen on %s: %v", c.String("addr"), err)
 	}
 	rt.Log.Info("promoter listening", "addr", ln.Addr().String(), "repo", remote.Display, "branch", cfg.File.Repo.Branch)
-	err = Serve(ctx, ln, srv.Handler(), c.Duration("shutdown-grace"))
+	grace := c.Duration("shutdown-grace")
+	stopped := time.Now()
+	err = Serve(ctx, ln, srv.HTTPServer(), grace)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(grace-time.Since(stopped), time.Second))
+	defer cancel()
+	if derr := srv.Drain(dctx); derr != nil && err == nil {
+		err = fmt.Errorf("promotions still running at shutdown: %w", derr)
+	}
 	if err == nil {
 		rt.Log.Info("promoter stopped: in-flight requests finished")
 	}
 	return err
 }
 
-// Serve serves h on ln until ctx is done, then stops taking connections and
-// lets in-flight requests finish for up to grace.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+// HTTPServer is the plugin's HTTP server, with every timeout set: a client
+// that sends its request slowly, or never reads the reply, cannot hold a
+// connection. Writes may take the reply budget and some.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      s.cfg.ReplyBudget + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// Serve serves hs on ln until ctx is done, then stops taking connections
+// and lets in-flight requests finish for up to grace.
+func Serve(ctx context.Context, ln net.Listener, hs *http.Server, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -43,6 +43,7 @@ type File struct {
 	DecisionDeadline string                `yaml:"decisionDeadline"`
 	MaxRequeue       string                `yaml:"maxRequeue"`
 	Timeout          string                `yaml:"timeout"`
+	ReplyBudget      string                `yaml:"replyBudget"`
 	MaxBodyBytes     int64                 `yaml:"maxBodyBytes"`
 }
 
@@ -61,13 +62,20 @@ type FreezeFile struct {
 
 // Config is a validated configuration.
 type Config struct {
-	File         File
-	Layout       *chartsrepo.Layout
-	Policy       promotion.Policy
-	Strategy     gitwriter.Strategy
+	File     File
+	Layout   *chartsrepo.Layout
+	Policy   promotion.Policy
+	Strategy gitwriter.Strategy
+	// Timeout bounds one promotion's git work; ReplyBudget is the longest a
+	// request waits for it before answering Running (Argo's agent gives up
+	// on a call after 30 seconds).
 	Timeout      time.Duration
+	ReplyBudget  time.Duration
 	MaxBodyBytes int64
 }
+
+// AgentTimeout is how long Argo's agent waits for a plugin's reply.
+const AgentTimeout = 30 * time.Second
 
 // LoadConfig reads and validates a config file.
 func LoadConfig(path string) (*Config, error) {
@@ -146,6 +154,13 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	if c.Policy.MaxRequeue <= 0 || c.Timeout <= 0 {
 		return nil, fmt.Errorf("maxRequeue and timeout must be positive")
+	}
+	if c.ReplyBudget, err = duration("replyBudget", f.ReplyBudget, 20*time.Second); err != nil {
+		return nil, err
+	}
+	if c.ReplyBudget <= 0 || c.ReplyBudget > AgentTimeout-5*time.Second {
+		return nil, fmt.Errorf("replyBudget %s: want more than 0 and at most %s (Argo's agent waits %s for a reply)",
+			c.ReplyBudget, AgentTimeout-5*time.Second, AgentTimeout)
 	}
 	c.MaxBodyBytes = f.MaxBodyBytes
 	if c.MaxBodyBytes <= 0 {

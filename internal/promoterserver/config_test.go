@@ -24,6 +24,7 @@ func TestExampleConfig(t *testing.T) {
 	_, _, frozen = fr.FrozenUntil(time.Date(2026, 12, 30, 12, 0, 0, 0, time.UTC))
 	assert.True(t, frozen, "the Christmas freeze")
 	assert.Nil(t, cfg.Policy.Freezes["staging"])
+	assert.Equal(t, 20*time.Second, cfg.ReplyBudget)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -38,6 +39,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad time zone", "timezone: Europe/London", "timezone: Europe/Lundun", `timezone "Europe/Lundun"`},
 		{"dates reversed", `to: "2027-01-04"`, `to: "2026-12-01"`, "to 2026-12-01 is before from 2026-12-20"},
 		{"bad soak", "production: 30m", "production: half-an-hour", `soak.production "half-an-hour"`},
+		{"reply budget past the agent's wait", "replyBudget: 20s", "replyBudget: 40s", "replyBudget 40s: want more than 0 and at most 25s"},
 		{"bad release pattern", `releasePattern: "^v[0-9]+$"`, `releasePattern: "^v[0-9+$"`, "release pattern"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,6 +52,7 @@ type Server struct {
 	metrics *metrics
 	token   tokenFile
 	writers chan *gitwriter.Writer
+	jobs    jobs
 }
 
 // New returns a Server; it reads the token file at once so that a missing
@@ -196,12 +197,46 @@ type Result struct {
 	Err      error
 }
 
-// Promote decides (and performs) one promotion and builds the reply.
+// Promote decides (and performs) one promotion and builds the reply. The
+// work runs detached from ctx with its own deadline (Config.Timeout); the
+// reply waits for it at most Config.ReplyBudget, then says Running with a
+// short requeue. A repeated call for the same workflow, app, environment
+// and tag joins the work still running or collects its result.
 func (s *Server) Promote(ctx context.Context, a Args, workflow string) executor.ExecuteTemplateReply {
-	started := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
+	key := jobKey{workflow: workflow, app: a.App, from: a.From, tag: a.Tag}
 	log := s.log.With("app", a.App, "from", a.From, "tag", a.Tag, "workflow", workflow)
+	j, started := s.jobs.start(key, func() executor.ExecuteTemplateReply {
+		// Detached: the agent hanging up must not cut a push in half.
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+		defer cancel()
+		return s.promote(jctx, log, a, workflow)
+	})
+	if !started {
+		log.Info("joining the promotion already running")
+	}
+	budget := time.NewTimer(s.cfg.ReplyBudget)
+	defer budget.Stop()
+	select {
+	case <-j.done:
+		return s.jobs.collect(key, j)
+	case <-budget.C:
+	case <-ctx.Done():
+	}
+	log.Info("promotion still running; asking the agent to call again", "requeue", progressRequeue.String())
+	return executor.ExecuteTemplateReply{
+		Node:    &wfv1.NodeResult{Phase: wfv1.NodeRunning, Message: "promotion in progress"},
+		Requeue: &metav1.Duration{Duration: progressRequeue},
+	}
+}
+
+// Drain waits for the promotions still running (after the HTTP server
+// stopped taking requests) until ctx is done.
+func (s *Server) Drain(ctx context.Context) error { return s.jobs.wait(ctx) }
+
+// promote runs one promotion and builds its reply.
+func (s *Server) promote(ctx context.Context, log *slog.Logger, a Args, workflow string) executor.ExecuteTemplateReply {
+	started := time.Now()
+	log.Debug("promotion started")
 	res := s.run(ctx, a, workflow)
 	s.metrics.observe(res, time.Since(started))
 	reply := s.reply(res)
@@ -240,16 +275,17 @@ func (s *Server) putWriter(w *gitwriter.Writer) {
 	}
 }
 
+// run performs one promotion. The decision is promotion.Decide's alone,
+// and it is made again on every push attempt against the head that attempt
+// would push onto (source, target, clock and, when a soak applies, the
+// history at that head): bumptag writes what it allows and decides nothing.
 func (s *Server) run(ctx context.Context, a Args, workflow string) Result {
 	p := s.cfg.Policy
 	req := promotion.Request{App: a.App, From: a.From, Tag: a.Tag}
-	now := s.o.Now()
 	target := p.Next(a.From)
 	if target == "" {
-		return Result{Decision: promotion.Decide(p, req, promotion.State{}, now)}
+		return Result{Decision: promotion.Decide(p, req, promotion.State{}, s.o.Now())}
 	}
-	writer := s.getWriter()
-	defer s.putWriter(writer)
 	srcPath, err := s.cfg.Layout.TagFile(a.From, a.App)
 	if err != nil {
 		return Result{Err: err}
@@ -258,56 +294,73 @@ func (s *Server) run(ctx context.Context, a Args, workflow string) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	files, err := writer.ReadFiles(ctx, srcPath, dstPath)
-	if err != nil {
-		return Result{Err: fmt.Errorf("read the charts repo: %w", err)}
-	}
-	var st promotion.State
-	if st.Source, err = s.parse(srcPath, files[0]); err != nil {
-		return Result{Err: err}
-	}
-	if st.Target, err = s.parse(dstPath, files[1]); err != nil {
-		return Result{Err: err}
-	}
-	d := promotion.Decide(p, req, st, now)
-	if d.Action == promotion.NeedTagSetAt {
-		var now2 promotion.File
-		if st.TagSetAt, now2, err = s.tagSetAt(ctx, writer, srcPath, a.Tag); err != nil {
-			return Result{Decision: d, Err: err}
+	writer := s.getWriter()
+	defer s.putWriter(writer)
+	var d promotion.Decision
+	var decided bool
+	var gateErr error
+	gate := func(at gitwriter.Current) (bool, string, error) {
+		d, gateErr = s.decide(ctx, req, srcPath, dstPath, at)
+		if gateErr != nil {
+			return false, "", gateErr
 		}
-		if now2.Tag != a.Tag {
-			// A newer release reached the source between the two reads: the
-			// history's head is the newer state, so decide on it (stale).
-			st.Source, st.TagSetAt = now2, time.Time{}
-		}
-		d = promotion.Decide(p, req, st, now)
-	}
-	if d.Action != promotion.Write {
-		res := Result{Decision: d}
-		if d.Rule == 5 && d.Reason == "already there" {
-			res.Commit = files[1].Head // the head that already has it, as bump-tag reports
-		}
-		return res
+		decided = true
+		return d.Action == promotion.Write, d.Reason, nil
 	}
 	yes := true
-	writer.ReuseNextFetch() // the head just read; a push on a moved head is refused and retried
 	br, err := bumptag.Run(ctx, bumptag.Config{Layout: s.cfg.Layout, Policy: p.Releases, Writer: writer}, bumptag.Request{
 		App: a.App, Env: target, Tag: a.Tag, Promote: &yes, Workflow: workflow, SourceEnv: a.From,
-		Message: "Promote {{.App}} {{.Tag}} to {{.Env}}",
+		Message: "Promote {{.App}} {{.Tag}} to {{.Env}}", Gate: gate,
 	})
-	if err != nil {
+	switch {
+	case gateErr != nil:
+		return Result{Decision: d, Err: gateErr}
+	case err != nil && !decided:
+		return Result{Decision: promotion.Decision{Target: target}, Err: fmt.Errorf("read the charts repo: %w", err)}
+	case err != nil:
 		return Result{Decision: d, Err: fmt.Errorf("write %s: %w", dstPath, err)}
+	case br.Changed:
+		return Result{Decision: d, Promoted: true, Commit: br.Commit}
 	}
-	if !br.Changed {
-		// The target moved between the read and the write: bumptag
-		// re-decided against the new head (already there, or a downgrade).
-		d.Reason = br.Reason
-		if strings.HasPrefix(br.Reason, "already at") {
-			d.Reason = "already there"
-		}
-		return Result{Decision: d, Commit: br.Commit}
+	res := Result{Decision: d}
+	if d.Action == promotion.Write {
+		d.Reason = br.Reason // the file already held it byte for byte
+		res.Decision = d
 	}
-	return Result{Decision: d, Promoted: true, Commit: br.Commit}
+	if d.Rule == 5 && d.Reason == "already there" {
+		res.Commit = br.Commit // the head that already has it, as bump-tag reports
+	}
+	return res
+}
+
+// decide reads the source and target tag files at at's head and applies
+// promotion.Decide, reading the soak's start from the history at that same
+// head when the decision needs it.
+func (s *Server) decide(ctx context.Context, req promotion.Request, srcPath, dstPath string, at gitwriter.Current) (promotion.Decision, error) {
+	src, err := at.Read(srcPath)
+	if err != nil {
+		return promotion.Decision{}, fmt.Errorf("read the charts repo: %w", err)
+	}
+	var st promotion.State
+	if st.Source, err = s.parse(srcPath, src); err != nil {
+		return promotion.Decision{}, err
+	}
+	if st.Target, err = s.parse(dstPath, at); err != nil {
+		return promotion.Decision{}, err
+	}
+	now := s.o.Now()
+	d := promotion.Decide(s.cfg.Policy, req, st, now)
+	if d.Action != promotion.NeedTagSetAt {
+		return d, nil
+	}
+	if st.TagSetAt, err = s.tagSetAt(ctx, at, srcPath, req.Tag); err != nil {
+		return d, err
+	}
+	if d = promotion.Decide(s.cfg.Policy, req, st, now); d.Action == promotion.NeedTagSetAt {
+		// Cannot happen: rule 3 passed, so the head itself holds the tag.
+		return d, fmt.Errorf("%s: no commit in its history sets %s", srcPath, req.Tag)
+	}
+	return d, nil
 }
 
 func (s *Server) parse(path string, cur gitwriter.Current) (promotion.File, error) {
@@ -322,31 +375,24 @@ func (s *Server) parse(path string, cur gitwriter.Current) (promotion.File, erro
 	return promotion.File{Exists: true, Tag: tag, AutoDeploy: f.AutoDeploy(), Promote: f.Promote()}, nil
 }
 
-// tagSetAt walks the source file's history back to the commit that set
-// tag, and returns the file as the history's head has it.
-func (s *Server) tagSetAt(ctx context.Context, w *gitwriter.Writer, path, tag string) (time.Time, promotion.File, error) {
+// tagSetAt walks the source file's history back from at's head and returns
+// when the commit that set tag (the oldest of the newest run of versions
+// holding it) landed. Read from the head the decision is made on, it holds
+// for that head: a source that moved away and back since is a new start.
+func (s *Server) tagSetAt(ctx context.Context, at gitwriter.Current, path, tag string) (time.Time, error) {
 	var when time.Time
-	var head promotion.File
-	first := true
-	var perr error
-	err := w.FileHistory(ctx, path, s.cfg.File.Git.HistoryDepth, func(r gitwriter.Revision) bool {
+	err := at.History(ctx, path, s.cfg.File.Git.HistoryDepth, func(r gitwriter.Revision) bool {
 		f, err := s.parse(path, gitwriter.Current{Content: r.Content, Exists: r.Exists})
-		if first {
-			head, perr, first = f, err, false
-		}
 		if err != nil || !f.Exists || f.Tag != tag {
 			return false
 		}
 		when = r.When
 		return true
 	})
-	switch {
-	case err != nil:
-		return time.Time{}, head, fmt.Errorf("read the history of %s: %w", path, err)
-	case perr != nil:
-		return time.Time{}, head, perr
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the history of %s: %w", path, err)
 	}
-	return when, head, nil
+	return when, nil
 }
 
 func (s *Server) reply(res Result) executor.ExecuteTemplateReply {

@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +28,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/gittest"
-	"github.com/slipway-deploy/slipway/internal/promotion"
 	"github.com/slipway-deploy/slipway/internal/redact"
 )
 
@@ -357,7 +360,7 @@ func TestGracefulShutdown(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, ln, h, 10*time.Second) }()
+	go func() { served <- Serve(ctx, ln, &http.Server{Handler: h}, 10*time.Second) }()
 	got := make(chan string, 1)
 	go func() {
 		resp, err := http.Get("http://" + ln.Addr().String() + "/")
@@ -384,22 +387,249 @@ func TestGracefulShutdown(t *testing.T) {
 	assert.Error(t, err, "no new connections after shutdown")
 }
 
-// tagSetAt reports the history head's state, so that a release that moved
-// on between the read and the history walk is decided as stale.
-func TestTagSetAtSeesTheNewerHead(t *testing.T) {
+// tagSetAt reads the history at the head the decision is made on, not at
+// the branch's tip: after the branch moved on, v42's soak still starts
+// when v42 was set, as seen from the head being decided on.
+func TestTagSetAtReadsTheHistoryAtTheDecisionsHead(t *testing.T) {
 	t.Setenv("GIT_COMMITTER_DATE", wednesday.Format(time.RFC3339))
 	f := newFixture(t, map[string]string{tagPath("staging", "frontend"): tagFile("v42")}, nil)
+	w := f.srv.getWriter()
+	at, err := w.Read(context.Background(), tagPath("staging", "frontend"))
+	require.NoError(t, err)
 	t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(time.Hour).Format(time.RFC3339))
 	f.git.Commit("v43", map[string]string{tagPath("staging", "frontend"): tagFile("v43")})
-	w := f.srv.getWriter()
-	when, head, err := f.srv.tagSetAt(context.Background(), w, tagPath("staging", "frontend"), "v43")
+	when, err := f.srv.tagSetAt(context.Background(), at, tagPath("staging", "frontend"), "v42")
 	require.NoError(t, err)
-	assert.Equal(t, "v43", head.Tag)
+	assert.True(t, wednesday.Equal(when), when)
+	at, err = w.Read(context.Background(), tagPath("staging", "frontend"))
+	require.NoError(t, err)
+	when, err = f.srv.tagSetAt(context.Background(), at, tagPath("staging", "frontend"), "v43")
+	require.NoError(t, err)
 	assert.True(t, wednesday.Add(time.Hour).Equal(when), when)
-	when, head, err = f.srv.tagSetAt(context.Background(), w, tagPath("staging", "frontend"), "v42")
+}
+
+// raceOnPush makes files land on the branch while the promoter's first push
+// is being received (a pre-receive hook moves the branch), the way another
+// writer's commit lands between a read and a push in production.
+func raceOnPush(t *testing.T, g *gittest.Server, msg string, files map[string]string) string {
+	t.Helper()
+	next := g.Commit(msg, files)
+	g.Git("update-ref", "refs/heads/main", next+"^")
+	g.InstallHook("pre-receive", `[ -f "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
+	return next
+}
+
+// subjects lists the branch's commit subjects, newest first.
+func subjects(g *gittest.Server) []string {
+	return strings.Split(g.Git("log", "--format=%s", "main"), "\n")
+}
+
+// DESIGN.md invariants 3 and 11 under a fault: whatever lands on the
+// branch while the promotion is being pushed, the decision is made again
+// on the head that is pushed, and a promotion the new head does not allow
+// never lands.
+func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
+	disabled := "image_tag: v42\nautomatic_deploys_enabled: false\npromote_deployment: true\n"
+	for _, tc := range []struct {
+		name   string
+		msg    string
+		race   map[string]string
+		reason string
+	}{
+		{"source disabled meanwhile", "stop promotions from integration",
+			map[string]string{tagPath("integration", "frontend"): disabled}, "automatic_deploys_enabled is false in integration"},
+		{"source moved to a newer tag meanwhile", "v43 in integration",
+			map[string]string{tagPath("integration", "frontend"): tagFile("v43")}, "stale: integration now runs v43"},
+		{"newer release reached the target meanwhile", "v43 in staging",
+			map[string]string{tagPath("staging", "frontend"): tagFile("v43")}, "newer release present: staging runs v43"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, map[string]string{
+				tagPath("integration", "frontend"): tagFile("v42"),
+				tagPath("staging", "frontend"):     tagFile("v40"),
+			}, nil)
+			next := raceOnPush(t, f.git, tc.msg, tc.race)
+			r := f.execute(t, promoteArgs(t, "wf-v42", promoter("frontend", "integration", "v42")))
+			assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
+			assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": tc.reason}, outputsOf(r))
+			assert.Equal(t, next, f.git.Head(), "nothing landed on top of %q", tc.msg)
+			assert.Equal(t, []string{tc.msg, "Seed charts repo"}, subjects(f.git))
+			assert.Equal(t, int64(1), f.git.Pushes(), "one push, refused; the second attempt decided not to push")
+		})
+	}
+	t.Run("an unrelated change meanwhile: the promotion lands on top of it", func(t *testing.T) {
+		f := newFixture(t, map[string]string{
+			tagPath("integration", "frontend"): tagFile("v42"),
+			tagPath("staging", "frontend"):     tagFile("v40"),
+		}, nil)
+		next := raceOnPush(t, f.git, "router v7", map[string]string{tagPath("integration", "router"): tagFile("v7")})
+		r := f.execute(t, promoteArgs(t, "wf-v42", promoter("frontend", "integration", "v42")))
+		assert.Equal(t, "true", outputsOf(r)["promoted"], r.Node.Message)
+		assert.Equal(t, []string{"Promote frontend v42 to staging", "router v7", "Seed charts repo"}, subjects(f.git))
+		assert.Equal(t, next, f.git.Git("rev-parse", "main^"))
+	})
+}
+
+// The soak reading is valid for the head that is pushed: staging rolled
+// back to v43 while the promotion was being pushed, so v43's soak starts
+// again, though the file reads the same as at the first attempt's head.
+func TestSoakIsReadAgainAtThePushedHead(t *testing.T) {
+	t.Setenv("GIT_COMMITTER_DATE", wednesday.Format(time.RFC3339))
+	f := newFixture(t, map[string]string{
+		tagPath("staging", "frontend"):    tagFile("v43"),
+		tagPath("production", "frontend"): tagFile("v42"),
+	}, nil)
+	seed := f.git.Head()
+	t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(5*time.Minute).Format(time.RFC3339))
+	f.git.Commit("v44 in staging", map[string]string{tagPath("staging", "frontend"): tagFile("v44")})
+	t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(30*time.Minute).Format(time.RFC3339))
+	rollback := f.git.Commit("roll staging back to v43", map[string]string{tagPath("staging", "frontend"): tagFile("v43")})
+	f.git.Git("update-ref", "refs/heads/main", seed)
+	f.git.InstallHook("pre-receive", `[ -f "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+rollback+"\n")
+	// At the seed, v43 has soaked 31 of its 30 minutes; at the pushed head, 1.
+	f.setNow(wednesday.Add(31 * time.Minute))
+	r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "staging", "v43")))
+	assert.Equal(t, wfv1.NodeRunning, r.Node.Phase, r.Node.Message)
+	assert.Equal(t, "soaking: v43 in staging for 1m0s of 30m0s", r.Node.Message)
+	assert.Equal(t, rollback, f.git.Head(), "production untouched")
+	got, _ := f.git.Read(tagPath("production", "frontend"))
+	assert.Equal(t, tagFile("v42"), got)
+}
+
+// The plugin's HTTP server has every timeout set, the write one long enough
+// for a reply that waited its whole budget, the read one well under the
+// agent's 30 seconds.
+func TestHTTPServerTimeouts(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	hs := f.srv.HTTPServer()
+	assert.Positive(t, hs.ReadHeaderTimeout)
+	assert.Positive(t, hs.ReadTimeout)
+	assert.Less(t, hs.ReadTimeout, AgentTimeout)
+	assert.Greater(t, hs.WriteTimeout, f.srv.cfg.ReplyBudget)
+	assert.Positive(t, hs.IdleTimeout)
+	assert.NotNil(t, hs.Handler)
+}
+
+// A client that sends its headers and then trickles (or never finishes)
+// its body is cut off by the read timeout instead of holding a connection.
+func TestSlowClientIsCutOff(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	hs := f.srv.HTTPServer()
+	hs.ReadTimeout = 200 * time.Millisecond // the production value, scaled down
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	assert.True(t, when.IsZero(), "v42 is no longer the head's tag")
-	st := promotion.State{Source: head}
-	d := promotion.Decide(f.srv.cfg.Policy, promotion.Request{App: "frontend", From: "staging", Tag: "v42"}, st, wednesday)
-	assert.Equal(t, "stale: staging now runs v43", d.Reason)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, ln, hs, 5*time.Second) }()
+	defer func() { cancel(); <-served }()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n{\"tem", ExecutePath, agentToken)
+	require.NoError(t, err)
+	// The guard only bounds the test; the server's timeout ends the read.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	out, err := io.ReadAll(conn)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server never cut the connection off")
+	assert.NotContains(t, string(out), "200 OK")
+}
+
+// gatedProxy stands between the promoter and the git server and holds
+// every request until release is called: a git server too slow to answer
+// within the reply budget.
+type gatedProxy struct {
+	open     chan struct{}
+	requests atomic.Int64
+	once     sync.Once
+}
+
+func (g *gatedProxy) release() { g.once.Do(func() { close(g.open) }) }
+
+func newGatedProxy(t *testing.T, target string) (*gatedProxy, string) {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	g := &gatedProxy{open: make(chan struct{})}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.requests.Add(1)
+		select {
+		case <-g.open:
+		case <-r.Context().Done():
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(g.release) // registered after Close: runs first, so no handler is left waiting
+	return g, srv.URL + u.Path
+}
+
+// countLines counts the log lines with msg; read once the server is idle.
+func countLines(logs, msg string) int { return strings.Count(logs, `"msg":"`+msg+`"`) }
+
+// Git work that cannot finish within the reply budget answers Running with
+// a short requeue; repeated calls join the one promotion still running
+// (never a second one), and the call after it finished collects its result.
+func TestSlowGitAnswersRunningThenARepeatedCallCollects(t *testing.T) {
+	files := map[string]string{
+		tagPath("integration", "frontend"): tagFile("v42"),
+		tagPath("staging", "frontend"):     tagFile("v40"),
+	}
+	var proxy *gatedProxy
+	f := newFixture(t, files, func(c *Config, o *Options) {
+		c.ReplyBudget = 50 * time.Millisecond
+		proxy, o.RepoURL = newGatedProxy(t, o.RepoURL)
+	})
+	args := promoteArgs(t, "wf-slow", promoter("frontend", "integration", "v42"))
+	before := f.git.Head()
+	for range 3 {
+		r := f.execute(t, args)
+		assert.Equal(t, wfv1.NodeRunning, r.Node.Phase)
+		assert.Equal(t, "promotion in progress", r.Node.Message)
+		assert.Equal(t, progressRequeue, r.Requeue.Duration)
+	}
+	assert.Equal(t, before, f.git.Head(), "nothing pushed while the git server holds every request")
+
+	proxy.release()
+	var r executor.ExecuteTemplateReply
+	for calls := 0; ; calls++ {
+		require.Less(t, calls, 400, "the promotion never finished")
+		if r = f.execute(t, args); r.Node.Phase != wfv1.NodeRunning {
+			break
+		}
+		assert.Equal(t, "promotion in progress", r.Node.Message)
+	}
+	assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
+	assert.Equal(t, "true", outputsOf(r)["promoted"])
+	assert.Equal(t, f.git.Head(), outputsOf(r)["commit"])
+	assert.Equal(t, []string{"Promote frontend v42 to staging", "Seed charts repo"}, subjects(f.git))
+
+	// Collected once: the next call decides afresh, and finds the work done.
+	r = f.execute(t, args)
+	assert.Equal(t, "already there", outputsOf(r)["reason"])
+	f.http.Close()
+	logs := f.logs.String()
+	assert.Equal(t, 2, countLines(logs, "promotion started"), "one promotion for all the calls while it ran, one after")
+	assert.GreaterOrEqual(t, countLines(logs, "joining the promotion already running"), 2)
+}
+
+// A failed promotion is handed out once: the next call (Argo's retry) runs
+// it again instead of getting the old failure.
+func TestFailureIsNotKeptForTheNextCall(t *testing.T) {
+	f := newFixture(t, map[string]string{tagPath("integration", "frontend"): tagFile("v42")}, func(_ *Config, o *Options) {
+		o.Auth = &githttp.BasicAuth{Username: gittest.User, Password: "wrong-" + gittest.Password}
+		o.Redactor.Add("wrong-" + gittest.Password)
+	})
+	args := promoteArgs(t, "wf", promoter("frontend", "integration", "v42"))
+	for range 2 {
+		assert.Equal(t, wfv1.NodeFailed, f.execute(t, args).Node.Phase)
+	}
+	f.http.Close()
+	assert.Equal(t, 2, countLines(f.logs.String(), "promotion started"))
 }

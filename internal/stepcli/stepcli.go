@@ -1,5 +1,6 @@
 // Package stepcli is the part every step binary shares: the SLIPWAY_* twin of
-// each flag, the --log-format flag, the redacted stdout/stderr, and turning
+// each flag, the --log-format flag, the redacted stdout/stderr, the check
+// that --outputs-dir is writable before a step runs, and turning
 // the error a step returns into one clear line and the exit code of
 // DESIGN.md section 4. A step's main.go declares its own flags and calls Run.
 package stepcli
@@ -19,6 +20,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/logging"
+	"github.com/slipway-deploy/slipway/internal/outputs"
 	"github.com/slipway-deploy/slipway/internal/redact"
 )
 
@@ -40,6 +42,10 @@ type Step struct {
 	// redacted stdout; the context is cancelled on SIGINT/SIGTERM.
 	Action func(ctx context.Context, c *cli.Context, rt *Runtime) error
 }
+
+// OutputsDirFlag is the flag of every step that writes Argo outputs; Main
+// checks that the folder is writable before the step runs.
+const OutputsDirFlag = "outputs-dir"
 
 // Runtime is what an Action gets besides its flags.
 type Runtime struct {
@@ -94,6 +100,11 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			}
 			logger, err := logging.New(stderrFile(stderr, errw), c.String("log-format"), level, red)
 			if err != nil {
+				return exitcode.AsInvalid(err)
+			}
+			// Every step that writes Argo outputs has --outputs-dir: check it
+			// before the step changes anything it could then not report.
+			if err := outputs.Check(c.String(OutputsDirFlag)); err != nil {
 				return exitcode.AsInvalid(err)
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

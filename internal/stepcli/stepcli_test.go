@@ -7,6 +7,8 @@ import (
 	"encoding/xml"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +115,39 @@ func TestLogsMaskSecretsBeforeEncoding(t *testing.T) {
 				assert.Equal(t, "remote said ***", line["err"])
 				assert.Equal(t, "https://x:***@git.example", line["remote"])
 				assert.Equal(t, map[string]any{"header": "Bearer ***"}, line["auth"])
+			}
+		})
+	}
+}
+
+// A step that writes outputs refuses to start (exit 2) when its outputs
+// folder cannot be written: nothing is done that could not be reported.
+func TestOutputsDirCheckedBeforeTheStepRuns(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	for _, tc := range []struct {
+		name string
+		dir  string
+		ran  bool
+		code int
+	}{
+		{"writable", filepath.Join(t.TempDir(), "out"), true, exitcode.OK},
+		{"under a file", filepath.Join(file, "out"), false, exitcode.Invalid},
+		{"read-only file system", "/proc/self", false, exitcode.Invalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran := false
+			step := Step{
+				Name:   "demo",
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "outputs-dir"}},
+				Action: func(context.Context, *cli.Context, *Runtime) error { ran = true; return nil },
+			}
+			var out, errb bytes.Buffer
+			code := Main(step, []string{"demo", "--outputs-dir", tc.dir}, &out, &errb)
+			assert.Equal(t, tc.code, code, errb.String())
+			assert.Equal(t, tc.ran, ran)
+			if !tc.ran {
+				assert.Contains(t, errb.String(), "demo: outputs dir "+tc.dir+" is not writable")
 			}
 		})
 	}

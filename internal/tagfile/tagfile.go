@@ -19,6 +19,7 @@ import (
 	"io"
 	"reflect"
 
+	yaml11 "go.yaml.in/yaml/v2"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -333,14 +334,19 @@ func (f *File) keyNode(key string) *yaml.Node {
 	return nil
 }
 
-// scalar renders tag as a YAML scalar: plain where YAML reads it back as the
-// same string, double-quoted otherwise (a tag like 1.10 or true must stay a string).
+// scalar renders tag as a YAML scalar: plain where both YAML 1.2 and YAML
+// 1.1 read it back as the same string, double-quoted otherwise. Helm reads
+// values files with a YAML 1.1 parser, where yes, no, on, off, y and n are
+// booleans: a tag like 1.10, yes or 1e3 must stay a string for every reader.
 func scalar(tag string) string {
-	var m map[string]any
-	if err := yaml.Unmarshal([]byte("k: "+tag), &m); err == nil {
-		if s, ok := m["k"].(string); ok && s == tag {
-			return tag
-		}
+	doc := []byte("k: " + tag)
+	var m12 map[string]any
+	if err := yaml.Unmarshal(doc, &m12); err != nil || m12["k"] != any(tag) {
+		return `"` + tag + `"`
 	}
-	return `"` + tag + `"`
+	var m11 map[string]any
+	if err := yaml11.Unmarshal(doc, &m11); err != nil || m11["k"] != any(tag) {
+		return `"` + tag + `"`
+	}
+	return tag
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	yaml11 "go.yaml.in/yaml/v2"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -148,6 +149,82 @@ func TestNew(t *testing.T) {
 	assert.Equal(t, "image_tag: \"true\"\npromote_deployment: false\n", string(New("true", false, DefaultKeys)))
 }
 
+// readBack decodes the tag the way each YAML version reads it: Helm reads
+// values files with a YAML 1.1 parser, other tools with YAML 1.2 ones.
+func readBack(t *testing.T, out []byte) (v11, v12 any) {
+	t.Helper()
+	var m11 map[string]any
+	require.NoError(t, yaml11.Unmarshal(out, &m11), "%q", out)
+	var m12 map[string]any
+	require.NoError(t, yaml.Unmarshal(out, &m12), "%q", out)
+	return m11["image_tag"], m12["image_tag"]
+}
+
+// Tags that YAML 1.1 (or 1.2) reads as a boolean, a number, a null or a
+// timestamp are written quoted; tags that read back as themselves stay plain.
+func TestTagsThatAreNotStringsInYAML11AreQuoted(t *testing.T) {
+	quoted := []string{
+		// YAML 1.1 booleans, every spelling the spec lists
+		"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+		"on", "On", "ON", "off", "Off", "OFF", "true", "True", "FALSE",
+		// YAML 1.1 numbers
+		"1e3", "1E3", "0x1F", "0b101", "017", "1_000", "0.", ".5", "1.10", "-1", "+1", "42",
+		".inf", "-.Inf", ".NaN",
+		// nulls and timestamps
+		"~", "null", "Null", "NULL", "2026-11-25",
+	}
+	for _, tag := range quoted {
+		t.Run(tag, func(t *testing.T) {
+			want := "image_tag: \"" + tag + "\"\npromote_deployment: true\n"
+			assert.Equal(t, want, string(New(tag, true, DefaultKeys)))
+			f, err := Parse([]byte("image_tag: v1\npromote_deployment: true\n"), DefaultKeys)
+			require.NoError(t, err)
+			out, err := f.Set(tag, true)
+			require.NoError(t, err)
+			assert.Equal(t, want, string(out))
+			v11, v12 := readBack(t, out)
+			assert.Equal(t, tag, v11, "YAML 1.1 reads it back as the string")
+			assert.Equal(t, tag, v12, "YAML 1.2 reads it back as the string")
+		})
+	}
+	for _, tag := range []string{"v42", "v1796", "release-2026-11-25", "0123456789abcdef0123456789abcdef01234567", "yesterday", "1.2.3", "v1e3", "_x"} {
+		t.Run(tag, func(t *testing.T) {
+			out := New(tag, true, DefaultKeys)
+			assert.Equal(t, "image_tag: "+tag+"\npromote_deployment: true\n", string(out), "plain")
+			v11, v12 := readBack(t, out)
+			assert.Equal(t, tag, v11)
+			assert.Equal(t, tag, v12)
+		})
+	}
+}
+
+// FuzzTagReadsBackAsString: whatever valid tag is written, both YAML
+// versions read the file back with that tag as a string.
+func FuzzTagReadsBackAsString(f *testing.F) {
+	for _, seed := range []string{"v1", "yes", "1e3", "0x1F", "1_0", "2026-01-01", "NO", "~"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, tag string) {
+		if !validTag(tag) {
+			return
+		}
+		file, err := Parse([]byte("image_tag: v1 # c\npromote_deployment: false\n"), DefaultKeys)
+		require.NoError(t, err)
+		for _, out := range [][]byte{New(tag, true, DefaultKeys), must(file.Set(tag, true))} {
+			v11, v12 := readBack(t, out)
+			require.Equal(t, tag, v11, "YAML 1.1 reading of %q", out)
+			require.Equal(t, tag, v12, "YAML 1.2 reading of %q", out)
+		}
+	})
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func TestCustomKeys(t *testing.T) {
 	keys := Keys{Tag: "tag", Promote: "promote", AutoDeploy: "auto"}
 	f, err := Parse([]byte("tag: v1\nauto: true\n"), keys)
@@ -192,9 +269,6 @@ func FuzzSet(f *testing.F) {
 		require.Equal(t, tag, got)
 		require.Equal(t, promote, g.Promote())
 		require.Equal(t, file.others(), g.others())
-		var before, after yaml.Node
-		_ = yaml.Unmarshal(src, &before)
-		_ = yaml.Unmarshal(out, &after)
 	})
 }
 

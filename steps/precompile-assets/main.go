@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-deploy/slipway/internal/assetpublish"
 	"github.com/slipway-deploy/slipway/internal/assets"
 	"github.com/slipway-deploy/slipway/internal/assetstore"
+	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/outputs"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
@@ -63,8 +64,8 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 		}
 	}
 	app := c.String("app")
-	if err := assetpublish.CheckApp(app); err != nil {
-		return err
+	if err := chartsrepo.ValidateApp(app); err != nil {
+		return exitcode.AsInvalid(err)
 	}
 	src := c.String("source-dir")
 	if src == "" {
