@@ -122,8 +122,16 @@ func (r *Remote) remote(u *url.URL, shown, token string, o Options) error {
 				token = pw
 				o.Username = u.User.Username()
 			}
-			u.User = nil // the credentials travel as auth, not in the URL
+		} else if u.User != nil && u.User.Username() != "" {
+			// https://TOKEN@host: git hosts take a token as the user name,
+			// so a lone user name is a credential too.
+			r.Secrets = append(r.Secrets, u.User.Username())
+			if token == "" {
+				o.Username = u.User.Username()
+				r.Auth = &githttp.BasicAuth{Username: o.Username}
+			}
 		}
+		u.User = nil // the credentials travel as auth, not in the URL
 		r.URL = u.String()
 		if token != "" {
 			user := o.Username
@@ -185,6 +193,9 @@ func Mask(repo string) string {
 	}
 	user, _, hasPassword := strings.Cut(rest[:at], ":")
 	if !hasPassword {
+		if prefix != "" && prefix != "ssh://" {
+			return prefix + "***" + rest[at:] // over https a lone user name may be a token
+		}
 		return repo
 	}
 	return prefix + user + ":***" + rest[at:]

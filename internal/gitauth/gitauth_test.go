@@ -36,6 +36,11 @@ func TestResolve(t *testing.T) {
 	assert.Equal(t, &githttp.BasicAuth{Username: "ci", Password: "url-pw"}, r.Auth)
 	assert.Contains(t, r.Secrets, "url-pw")
 
+	r, err = Resolve("https://ghp_tok@example.invalid/charts.git", Options{})
+	require.NoError(t, err)
+	assert.Equal(t, "https://example.invalid/charts.git", r.URL, "a token given as the user name leaves the URL")
+	assert.Equal(t, &githttp.BasicAuth{Username: "ghp_tok"}, r.Auth)
+
 	r, err = Resolve("relative/charts", Options{})
 	require.NoError(t, err)
 	assert.Regexp(t, `^file:///.*/relative/charts$`, r.URL)
@@ -99,6 +104,8 @@ func TestPasswordInRepoNeverPrinted(t *testing.T) {
 		{"question mark in password", "https://ci:pa?S3cret@example.invalid/charts.git", "pa?S3cret", Options{}, "percent-encode", ""},
 		{"ssh password", "ssh://git:ssh-S3cret@git.example.invalid/org/charts.git", "ssh-S3cret", withSSH, "", "ssh://git@git.example.invalid/org/charts.git"},
 		{"scp-like with a password", "git:scp-S3cret@git.example.invalid:org/charts.git", "scp-S3cret", withSSH, "cannot carry a password", ""},
+		{"token as the user name", "https://ghp_S3cretTokenAsUser@example.invalid/charts.git", "ghp_S3cretTokenAsUser", Options{}, "", "https://example.invalid/charts.git"},
+		{"token as the user name, bad scheme", "ftp://ghp_S3cretTokenAsUser@example.invalid/charts.git", "ghp_S3cretTokenAsUser", Options{}, `scheme "ftp" is not supported`, ""},
 		{"encoded https password", "https://ci:enc%2FS3cret@example.invalid/charts.git", "enc/S3cret", Options{}, "", "https://example.invalid/charts.git"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
