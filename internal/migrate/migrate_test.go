@@ -128,18 +128,6 @@ func TestParseVersion(t *testing.T) {
 	}
 }
 
-func TestPasswordOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres://u:p%zz@h:port/x": "p%zz",
-		"mysql://u:a@b@h/x":          "a@b",
-		"postgres://u@h/x":           "",
-		"no url at all":              "",
-		"//u:pw@h":                   "pw",
-	} {
-		assert.Equal(t, want, passwordOf(in), in)
-	}
-}
-
 func FuzzParseVersion(f *testing.F) {
 	for _, s := range []string{"0041", "0041_x.up.sql", "", "99999999999999999999999", "1_a.down.sql"} {
 		f.Add(s)

@@ -156,9 +156,9 @@ func (o Options) check(red *redact.Redactor) (plan, error) {
 	if o.DatabaseURL != "" {
 		t, err := database.Parse(o.DatabaseURL)
 		if red != nil {
-			// before anything can print it, even for an unparseable URL
-			red.Add(t.Password)
-			red.Add(passwordOf(o.DatabaseURL))
+			// before anything can print them, even for an unparseable URL
+			red.Add(database.Secrets(o.DatabaseURL)...)
+			red.Add(t.Secrets()...)
 		}
 		if err != nil {
 			return p, exitcode.AsInvalid(err)
@@ -212,27 +212,6 @@ func (p plan) locker(db *sql.DB, log *slog.Logger) dblock.Locker {
 		return dblock.Postgres{DB: db, Log: log}
 	}
 	return dblock.None{}
-}
-
-// passwordOf digs a password out of a URL that did not parse, so that the
-// error about it cannot show it.
-func passwordOf(raw string) string {
-	rest, ok := strings.CutPrefix(raw, "//")
-	if i := strings.Index(raw, "://"); i >= 0 {
-		rest, ok = raw[i+3:], true
-	}
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	_, pw, found := strings.Cut(rest[:at], ":")
-	if !found {
-		return ""
-	}
-	return pw
 }
 
 func (o Options) dryRun(ctx context.Context, db *sql.DB, p plan, sio IO) error {
