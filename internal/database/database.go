@@ -13,6 +13,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/url"
@@ -188,6 +190,9 @@ func mysqlConfig(u *url.URL, t Target) (*mysql.Config, error) {
 	}
 	// golang-migrate runs a whole .up.sql file in one Exec
 	cfg.MultiStatements = true
+	// the driver's own log lines ("packets.go:58 unexpected EOF") would
+	// bypass the step's logger and redactor; its errors are returned anyway
+	cfg.Logger = mysql.Logger(stdlog.New(io.Discard, "", 0))
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
