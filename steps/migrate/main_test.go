@@ -455,7 +455,8 @@ while :; do sleep 0.05; done`
 }
 
 // SQL mode cancels the statement it runs at --timeout and on SIGTERM,
-// instead of waiting for it (pg_sleep(120) here), and exits 1.
+// instead of waiting for it (pg_sleep(120) here), and exits 1. (--timeout
+// is generous, so that it passes while the statement runs, not before.)
 func TestSQLModeCancelsTheRunningStatement(t *testing.T) {
 	db := dbs[0]
 	h := openRaw(t, db.url)
@@ -465,7 +466,7 @@ func TestSQLModeCancelsTheRunningStatement(t *testing.T) {
 		signal bool
 		want   string
 	}{
-		{"timeout", []string{"--timeout", "1s"}, false, "migration 0001_sleep.up.sql stopped half-way (0 applied before it; --timeout 1s passed)"},
+		{"timeout", []string{"--timeout", "5s"}, false, "migration 0001_sleep.up.sql stopped half-way (0 applied before it; --timeout 5s passed)"},
 		{"SIGTERM", nil, true, "migration 0001_sleep.up.sql stopped half-way (0 applied before it; terminated signal received)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
