@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
+	"log/slog"
 	"regexp"
+	"time"
 
+	"github.com/slipway-deploy/slipway/internal/childproc"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 )
 
@@ -23,21 +25,24 @@ func CheckApp(app string) error {
 	return nil
 }
 
+// BuildGracePeriod is how long the build has to exit after SIGTERM before
+// its process group is killed.
+const BuildGracePeriod = 10 * time.Second
+
 // RunBuild runs the asset build command with sh -c in dir, streaming its
-// output to out. A non-zero exit fails the step (exit 1) naming the status.
-func RunBuild(ctx context.Context, command, dir string, out io.Writer) error {
-	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Dir = dir
-	cmd.Stdout = out
-	cmd.Stderr = out
-	err := cmd.Run()
-	var exit *exec.ExitError
+// output to out a whole line at a time. It runs in a process group of its
+// own (package childproc): when ctx ends (SIGTERM) the whole build stops,
+// and nothing it started outlives it. A non-zero exit fails the step
+// (exit 1) naming the status.
+func RunBuild(ctx context.Context, command, dir string, out io.Writer, log *slog.Logger) error {
+	err := childproc.Cmd{Args: []string{"sh", "-c", command}, Name: fmt.Sprintf("asset command %q", command), Dir: dir,
+		Stdout: out, Stderr: out, GracePeriod: BuildGracePeriod, Log: log}.Run(ctx)
+	var se *childproc.StartError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &exit):
-		return exitcode.Failedf("asset command %q exited with status %d", command, exit.ExitCode())
-	default:
-		return fmt.Errorf("asset command %q: %w", command, err)
+	case errors.As(err, &se):
+		return exitcode.AsInvalid(err)
 	}
+	return exitcode.Failedf("%w", err)
 }

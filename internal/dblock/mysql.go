@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// MySQL takes a named lock, GET_LOCK(name, timeout), on MySQL or MariaDB.
-// Named locks are server-wide, so the name includes the database: the same
-// key on two databases of one server does not wait (as with PostgreSQL).
+// MySQL takes a named lock, GET_LOCK(name, timeout), on MySQL or MariaDB,
+// and its guard under another name (see the package comment). Named locks
+// are server-wide, so the name includes the database: the same key on two
+// databases of one server does not wait (as with PostgreSQL).
 type MySQL struct {
 	DB       *sql.DB
 	Database string
@@ -20,54 +21,67 @@ type MySQL struct {
 	// Poll is how long each GET_LOCK call waits before checking ctx and
 	// the holder again; default 2s.
 	Poll time.Duration
+	// CheckInterval is how often the held lock's sessions are checked;
+	// default DefaultCheckInterval.
+	CheckInterval time.Duration
 }
 
 // LockName is the GET_LOCK name for key on database: readable when it fits
-// the server's 64-character limit, a hash otherwise.
-func LockName(database, key string) string {
-	name := "slipway-migrate:" + database + ":" + key
+// the server's 64-character limit, a hash otherwise. Stable across releases.
+func LockName(database, key string) string { return lockName("slipway-migrate:", database, key) }
+
+// GuardLockName is the GET_LOCK name of the guard of key's lock.
+func GuardLockName(database, key string) string {
+	return lockName("slipway-migrate-guard:", database, key)
+}
+
+func lockName(prefix, database, key string) string {
+	name := prefix + database + ":" + key
 	if len(name) <= 64 {
 		return name
 	}
 	sum := sha256.Sum256([]byte(database + ":" + key))
-	return "slipway-migrate:" + hex.EncodeToString(sum[:])[:40]
+	return prefix + hex.EncodeToString(sum[:])[:40]
 }
 
-// Lock takes the named lock on a connection of its own.
+// Lock takes the named lock and its guard, each on a connection of its own.
 func (m MySQL) Lock(ctx context.Context, key string) (Lease, error) {
-	name := LockName(m.Database, key)
 	poll := m.Poll
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
-	conn, err := m.DB.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("lock %q: connect: %w", key, err)
-	}
-	w := waitLogger{log: m.Log, key: key}
-	start := time.Now()
-	for wait := time.Duration(0); ; wait = poll {
+	names := [2]any{LockName(m.Database, key), GuardLockName(m.Database, key)}
+	return lockTwice(ctx, m.DB, mysqlKind{poll: poll}, key, names, m.CheckInterval, m.Log)
+}
+
+type mysqlKind struct{ poll time.Duration }
+
+func (k mysqlKind) take(ctx context.Context, conn *sql.Conn, name any, w *waitLogger) error {
+	for wait := time.Duration(0); ; wait = k.poll {
 		var got sql.NullInt64
-		err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, wait.Seconds()).Scan(&got)
-		if err != nil {
-			discard(conn)
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("waiting for lock %q: %w", key, context.Cause(ctx))
-			}
-			return nil, fmt.Errorf("lock %q: %w", key, err)
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, wait.Seconds()).Scan(&got); err != nil {
+			return err
 		}
 		if got.Valid && got.Int64 == 1 {
-			if w.n > 0 {
-				m.Log.Info("took the migration lock", "key", key, "waited", time.Since(start).Round(time.Millisecond).String())
-			}
-			return &sqlLease{conn: conn, unlock: "SELECT RELEASE_LOCK(?)", arg: name}, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			discard(conn)
-			return nil, fmt.Errorf("waiting for lock %q: %w", key, context.Cause(ctx))
+			return ctx.Err()
 		}
-		w.waiting(mysqlHolder(ctx, conn, name))
+		w.waiting(mysqlHolder(ctx, conn, name.(string)))
 	}
+}
+
+func (mysqlKind) held(ctx context.Context, conn *sql.Conn, name any) (bool, error) {
+	var held sql.NullBool // NULL: nobody holds it
+	err := conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", name).Scan(&held)
+	return held.Valid && held.Bool, err
+}
+
+func (mysqlKind) release(ctx context.Context, conn *sql.Conn, name any) (bool, error) {
+	var ok sql.NullInt64 // 0: held by another session; NULL: by none
+	err := conn.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", name).Scan(&ok)
+	return ok.Valid && ok.Int64 == 1, err
 }
 
 // mysqlHolder describes the connection holding the named lock:

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-deploy/slipway/internal/childproc"
 	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
@@ -37,11 +38,14 @@ type Options struct {
 	WaitForDatabase time.Duration
 	Timeout         time.Duration
 	GracePeriod     time.Duration
-	SQLDir          string
-	MigrationsTable string
-	DryRun          bool
-	OutputsDir      string
-	Command         []string
+	// LockCheckInterval is how often the held lock is checked; a failed
+	// check stops the migration.
+	LockCheckInterval time.Duration
+	SQLDir            string
+	MigrationsTable   string
+	DryRun            bool
+	OutputsDir        string
+	Command           []string
 }
 
 // IO is where the step logs and prints; Redactor learns the password.
@@ -53,8 +57,11 @@ type IO struct {
 }
 
 // Run is the whole step: check the flags, wait for the database, take the
-// lock, migrate, release the lock, write the outputs.
-func Run(ctx context.Context, o Options, sio IO) error {
+// lock, migrate, release the lock, write the outputs. If the lock is lost
+// while migrating (its database session dropped), the migration is stopped
+// (the command as on SIGTERM, SQL mode at its running statement) and Run
+// fails with an error wrapping dblock.ErrLockLost.
+func Run(ctx context.Context, o Options, sio IO) (err error) {
 	start := time.Now()
 	plan, err := o.check(sio.Redactor)
 	if err != nil {
@@ -89,7 +96,7 @@ func Run(ctx context.Context, o Options, sio IO) error {
 		defer cancel()
 	}
 
-	locker := plan.locker(db, log)
+	locker := plan.locker(db, o.LockCheckInterval, log)
 	lease, err := locker.Lock(lctx, plan.key)
 	if err != nil {
 		return exitcode.Failedf("take the migration lock: %w", err)
@@ -98,12 +105,23 @@ func Run(ctx context.Context, o Options, sio IO) error {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := lease.Release(rctx); err != nil {
-			log.Warn("release the migration lock", "error", err.Error())
-			return
+		rerr := lease.Release(rctx)
+		switch {
+		case rerr == nil:
+			log.Info("released the migration lock", "key", plan.key)
+		case errors.Is(err, dblock.ErrLockLost):
+			// already the error
+		case err == nil && errors.Is(rerr, dblock.ErrLockLost):
+			// found out only now: the migration ran to its end, but
+			// maybe not alone
+			err = exitcode.Failedf("%w (the migration had finished, but may have overlapped with another run)", rerr)
+		default:
+			log.Warn("release the migration lock", "error", rerr.Error())
 		}
-		log.Info("released the migration lock", "key", plan.key)
 	}()
+	// the migration stops when the lock is lost
+	wctx, stopWatch := dblock.WithLease(ctx, lease)
+	defer stopWatch()
 
 	applied := "unknown"
 	if o.SQLDir != "" {
@@ -111,8 +129,19 @@ func Run(ctx context.Context, o Options, sio IO) error {
 		if err != nil {
 			return exitcode.AsInvalid(err)
 		}
-		files, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *plan.target, Log: log}.Apply(lctx, h)
+		sctx := wctx
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithDeadlineCause(wctx, deadline, fmt.Errorf("--timeout %s passed", o.Timeout))
+			defer cancel()
+		}
+		files, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *plan.target, Log: log,
+			Control: db, StopGrace: o.GracePeriod}.Apply(sctx, h)
 		applied = strconv.Itoa(len(files))
+		if lost := lease.Err(); lost != nil {
+			o.writeOutputs(applied, start, log)
+			return exitcode.Failedf("%w; the migration was stopped with %d file(s) applied", lost, len(files))
+		}
 		if err != nil {
 			o.writeOutputs(applied, start, log)
 			return err
@@ -124,13 +153,32 @@ func Run(ctx context.Context, o Options, sio IO) error {
 			timeout = max(time.Until(deadline), time.Millisecond)
 		}
 		err := Command{Args: o.Command, Stdout: sio.Stdout, Stderr: sio.Stderr, Log: log,
-			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run(ctx)
+			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run(wctx)
+		if lost := lease.Err(); lost != nil {
+			o.writeOutputs(applied, start, log)
+			return lockLost(lost, err)
+		}
 		if err != nil {
 			o.writeOutputs(applied, start, log)
 			return err
 		}
 	}
 	return o.writeOutputs(applied, start, log)
+}
+
+// lockLost is the error of a command stopped because the lock was lost:
+// the loss first, then how the command ended.
+func lockLost(lost, cmdErr error) error {
+	var xe *childproc.ExitError
+	switch {
+	case cmdErr == nil:
+		return exitcode.Failedf("%w (the command had finished, but may have overlapped with another run)", lost)
+	case errors.As(cmdErr, &xe):
+		how := *xe
+		how.Stopped = nil // that is the loss, said first
+		return exitcode.Failedf("%w; the command was stopped: %v", lost, &how)
+	}
+	return exitcode.Failedf("%w; the command was stopped: %v", lost, cmdErr)
 }
 
 func (o Options) writeOutputs(applied string, start time.Time, log *slog.Logger) error {
@@ -156,9 +204,9 @@ func (o Options) check(red *redact.Redactor) (plan, error) {
 	if o.DatabaseURL != "" {
 		t, err := database.Parse(o.DatabaseURL)
 		if red != nil {
-			// before anything can print it, even for an unparseable URL
-			red.Add(t.Password)
-			red.Add(passwordOf(o.DatabaseURL))
+			// before anything can print them, even for an unparseable URL
+			red.Add(database.Secrets(o.DatabaseURL)...)
+			red.Add(t.Secrets()...)
 		}
 		if err != nil {
 			return p, exitcode.AsInvalid(err)
@@ -189,6 +237,8 @@ func (o Options) check(red *redact.Redactor) (plan, error) {
 		return p, exitcode.Invalidf("--wait-for-database must be more than 0, got %s", o.WaitForDatabase)
 	case o.Timeout < 0 || o.GracePeriod < 0:
 		return p, exitcode.Invalidf("--timeout and --grace-period cannot be negative")
+	case o.LockCheckInterval < 0:
+		return p, exitcode.Invalidf("--lock-check-interval cannot be negative")
 	}
 	if o.SQLDir != "" {
 		if _, err := ReadDir(o.SQLDir); err != nil {
@@ -201,38 +251,17 @@ func (o Options) check(red *redact.Redactor) (plan, error) {
 	return p, nil
 }
 
-func (p plan) locker(db *sql.DB, log *slog.Logger) dblock.Locker {
+func (p plan) locker(db *sql.DB, check time.Duration, log *slog.Logger) dblock.Locker {
 	switch p.lock.Kind {
 	case "file":
-		return dblock.File{Path: p.lock.Path, Log: log}
+		return dblock.File{Path: p.lock.Path, Log: log, CheckInterval: check}
 	case "database":
 		if p.target.Dialect == database.MySQL {
-			return dblock.MySQL{DB: db, Database: p.target.Database, Log: log}
+			return dblock.MySQL{DB: db, Database: p.target.Database, Log: log, CheckInterval: check}
 		}
-		return dblock.Postgres{DB: db, Log: log}
+		return dblock.Postgres{DB: db, Log: log, CheckInterval: check}
 	}
 	return dblock.None{}
-}
-
-// passwordOf digs a password out of a URL that did not parse, so that the
-// error about it cannot show it.
-func passwordOf(raw string) string {
-	rest, ok := strings.CutPrefix(raw, "//")
-	if i := strings.Index(raw, "://"); i >= 0 {
-		rest, ok = raw[i+3:], true
-	}
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	_, pw, found := strings.Cut(rest[:at], ":")
-	if !found {
-		return ""
-	}
-	return pw
 }
 
 func (o Options) dryRun(ctx context.Context, db *sql.DB, p plan, sio IO) error {
@@ -272,7 +301,19 @@ type LintOptions struct {
 // Lint lints the pending up files and prints the findings to out; findings
 // are an exit-1 error. Pending means above --since, or else above the
 // database's recorded version, or else every file.
-func Lint(ctx context.Context, o LintOptions, out io.Writer, log *slog.Logger) error {
+func Lint(ctx context.Context, o LintOptions, out io.Writer, log *slog.Logger) (err error) {
+	// lint has no step runtime: it masks the URL's passwords itself, in
+	// what it prints and in its error
+	red := &redact.Redactor{}
+	red.Add(database.Secrets(o.DatabaseURL)...)
+	out = red.Writer(out)
+	defer func() {
+		if err != nil {
+			if masked := red.String(err.Error()); masked != err.Error() {
+				err = &exitcode.Error{Code: exitcode.Code(err), Err: errors.New(masked)}
+			}
+		}
+	}()
 	files, err := ReadDir(o.Dir)
 	if err != nil {
 		return err
@@ -283,6 +324,7 @@ func Lint(ctx context.Context, o LintOptions, out io.Writer, log *slog.Logger) e
 		if err != nil {
 			return exitcode.AsInvalid(err)
 		}
+		red.Add(t.Secrets()...)
 		target = &t
 	}
 	var dialect sqllint.Dialect
@@ -343,8 +385,7 @@ func (o LintOptions) pendingInDatabase(ctx context.Context, t database.Target, l
 	defer h.Close()
 	files, err := SQL{Dir: o.Dir, Table: o.MigrationsTable, Target: t, Log: log}.Pending(ctx, h)
 	if err != nil {
-		// the lint command has no redactor: mask the password here
-		return nil, errors.New(strings.ReplaceAll(fmt.Sprintf("pending migrations in %s: %v", t, err), t.Password, "***"))
+		return nil, fmt.Errorf("pending migrations in %s: %w", t, err)
 	}
 	pending := map[uint64]bool{}
 	for _, f := range files {

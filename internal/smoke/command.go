@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"syscall"
 	"time"
 
+	"github.com/slipway-deploy/slipway/internal/childproc"
 	"github.com/slipway-deploy/slipway/internal/junit"
 )
 
@@ -22,7 +21,7 @@ type Command struct {
 	Stdout     io.Writer // the command's output is streamed here as it comes
 	Stderr     io.Writer
 	// StopGrace is how long the command has to exit after SIGTERM when ctx
-	// ends before it is killed; 0 is 10s.
+	// ends before its process group is killed; 0 is 10s.
 	StopGrace time.Duration
 }
 
@@ -35,27 +34,21 @@ var ErrNoReport = errors.New("no JUnit report")
 // shown.
 func RunCommand(ctx context.Context, c Command) (*junit.Report, error) {
 	before, statErr := os.Stat(c.JUnitInput)
-	cmd := exec.CommandContext(ctx, "sh", "-c", c.Command)
-	cmd.Dir = c.Dir
-	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
-	// its own process group, so that stopping it stops the whole suite
-	// (npx, the browsers it starts, ...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = c.StopGrace
-	if cmd.WaitDelay <= 0 {
-		cmd.WaitDelay = 10 * time.Second
+	grace := c.StopGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
 	}
-	runErr := cmd.Run()
+	// its own process group, so that stopping it stops the whole suite
+	// (npx, the browsers it starts, ...); output a whole line at a time
+	runErr := childproc.Cmd{Args: []string{"sh", "-c", c.Command}, Name: "suite command", Dir: c.Dir,
+		Stdout: c.Stdout, Stderr: c.Stderr, GracePeriod: grace}.Run(ctx)
 	if runErr != nil {
-		var exit *exec.ExitError
+		var exit *childproc.ExitError
 		switch {
 		case ctx.Err() != nil:
 			runErr = fmt.Errorf("suite command stopped: %w", context.Cause(ctx))
-		case errors.As(runErr, &exit):
-			runErr = fmt.Errorf("suite command exited with status %d", exit.ExitCode())
-		default:
-			runErr = fmt.Errorf("suite command: %w", runErr)
+		case errors.As(runErr, &exit) && exit.Status >= 0:
+			runErr = fmt.Errorf("suite command exited with status %d", exit.Status)
 		}
 	}
 	rep, readErr := readFresh(c.JUnitInput, before, statErr == nil)

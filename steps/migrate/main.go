@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/slipway-deploy/slipway/internal/dblock"
 	"github.com/slipway-deploy/slipway/internal/migrate"
 	"github.com/slipway-deploy/slipway/internal/sqllint"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
@@ -28,10 +29,13 @@ migrate lint --sql-dir DIR [--since VERSION]`,
 		Description: `Waits for the database, takes a lock on it (PostgreSQL pg_advisory_lock, MySQL/MariaDB
 GET_LOCK) so that migrations of one app never run at once, then either runs COMMAND
 (its SIGTERM/SIGINT forwarded, killed after --grace-period, stopped at --timeout) or
-applies the pending NNNN_name.up.sql files of --sql-dir. The lock is released whatever
-happens. Exit 0 done, 1 failed (a retry may help), 2 invalid flags or URL.`,
+applies the pending NNNN_name.up.sql files of --sql-dir (the running statement is
+cancelled at --timeout or SIGTERM). The lock is released whatever happens. If the lock
+is lost while migrating (its database session dropped), the migration is stopped the
+same way and migrate exits 1. Exit 0 done, 1 failed (a retry may help), 2 invalid flags
+or URL, or a schema left dirty by a failed file.`,
 		Flags: []cli.Flag{
-			databaseURLFlag("postgres://user:pass@host:5432/db or mysql://user:pass@host:3306/db (the password is never printed)"),
+			databaseURLFlag("postgres://user:pass@host:5432/db or mysql://user:pass@host:3306/db?tls=true (the password is never printed; MySQL driver options such as tls, tls-ca=PATH, timeout go to the driver, other parameters become session variables)"),
 			&cli.StringFlag{Name: "app", EnvVars: stepcli.Env("app"), Usage: "the app whose migrations these are; the default lock key"},
 			&cli.StringFlag{Name: "lock-key", EnvVars: stepcli.Env("lock-key"), Usage: "what to lock on (default: --app); migrations with the same key on one database never overlap"},
 			&cli.StringFlag{Name: "lock", EnvVars: stepcli.Env("lock"), Value: "database",
@@ -41,7 +45,9 @@ happens. Exit 0 done, 1 failed (a retry may help), 2 invalid flags or URL.`,
 			&cli.DurationFlag{Name: "timeout", EnvVars: stepcli.Env("timeout"), Value: migrate.DefaultTimeout,
 				Usage: "deadline for waiting for the lock and migrating; the command gets SIGTERM at it (0: none)"},
 			&cli.DurationFlag{Name: "grace-period", EnvVars: stepcli.Env("grace-period"), Value: migrate.DefaultGrace,
-				Usage: "how long the command has after SIGTERM/SIGINT before it is killed"},
+				Usage: "how long the command has after SIGTERM/SIGINT before it is killed (SQL mode: how long a cancelled statement has to end)"},
+			&cli.DurationFlag{Name: "lock-check-interval", EnvVars: stepcli.Env("lock-check-interval"), Value: dblock.DefaultCheckInterval,
+				Usage: "how often the held lock is checked (its database sessions pinged); if it was lost, the migration is stopped as on SIGTERM and migrate exits 1"},
 			&cli.StringFlag{Name: "sql-dir", EnvVars: stepcli.Env("sql-dir"),
 				Usage: "apply the pending NNNN_name.up.sql files of this folder instead of running a command"},
 			migrationsTableFlag(),
@@ -57,18 +63,19 @@ happens. Exit 0 done, 1 failed (a retry may help), 2 invalid flags or URL.`,
 
 func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	return migrate.Run(ctx, migrate.Options{
-		DatabaseURL:     c.String("database-url"),
-		App:             c.String("app"),
-		LockKey:         c.String("lock-key"),
-		Lock:            c.String("lock"),
-		WaitForDatabase: c.Duration("wait-for-database"),
-		Timeout:         c.Duration("timeout"),
-		GracePeriod:     c.Duration("grace-period"),
-		SQLDir:          c.String("sql-dir"),
-		MigrationsTable: c.String("migrations-table"),
-		DryRun:          c.Bool("dry-run"),
-		OutputsDir:      c.String("outputs-dir"),
-		Command:         c.Args().Slice(),
+		DatabaseURL:       c.String("database-url"),
+		App:               c.String("app"),
+		LockKey:           c.String("lock-key"),
+		Lock:              c.String("lock"),
+		WaitForDatabase:   c.Duration("wait-for-database"),
+		Timeout:           c.Duration("timeout"),
+		GracePeriod:       c.Duration("grace-period"),
+		LockCheckInterval: c.Duration("lock-check-interval"),
+		SQLDir:            c.String("sql-dir"),
+		MigrationsTable:   c.String("migrations-table"),
+		DryRun:            c.Bool("dry-run"),
+		OutputsDir:        c.String("outputs-dir"),
+		Command:           c.Args().Slice(),
 	}, migrate.IO{Log: rt.Log, Stdout: rt.Stdout, Stderr: c.App.ErrWriter, Redactor: rt.Redactor})
 }
 

@@ -88,7 +88,7 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
 	}
 	if cmd := c.String("command"); cmd != "" {
 		rt.Log.Info("running asset build", "command", cmd)
-		if err := assetpublish.RunBuild(ctx, cmd, ".", rt.Stdout); err != nil {
+		if err := assetpublish.RunBuild(ctx, cmd, ".", rt.Stdout, rt.Log); err != nil {
 			return err
 		}
 	}
