@@ -153,6 +153,11 @@ func followRedirect(req *http.Request, via []*http.Request) error {
 	for _, r := range via[1:] {
 		left = left || originOf(r.URL) != home
 	}
+	if left && req.Body != nil && req.Body != http.NoBody {
+		// A 307 or 308 resends the check's body, which may hold a secret
+		// (a login form): not to another origin.
+		return fmt.Errorf("not following a %d redirect to %s: it would resend the request body to another origin", req.Response.StatusCode, originOf(req.URL))
+	}
 	if left { // for the rest of the chain, as http.Client does
 		for name := range req.Header {
 			if !safeOffOrigin[http.CanonicalHeaderKey(name)] {

@@ -491,8 +491,9 @@ type seenRequest struct {
 // recorder serves /redirect?to=URL (a 302 there), /private (basic auth
 // required) and anything else with 200, recording every request.
 type recorder struct {
-	mu   sync.Mutex
-	seen []seenRequest
+	mu     sync.Mutex
+	seen   []seenRequest
+	bodies []string // "server: body" of each POST /form
 }
 
 func (a *recorder) handler(server string) http.Handler {
@@ -506,7 +507,16 @@ func (a *recorder) handler(server string) http.Handler {
 		a.mu.Unlock()
 		switch r.URL.Path {
 		case "/redirect":
-			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+			code := http.StatusFound
+			if c := r.URL.Query().Get("code"); c != "" {
+				code, _ = strconv.Atoi(c)
+			}
+			http.Redirect(w, r, r.URL.Query().Get("to"), code)
+		case "/form":
+			body, _ := io.ReadAll(r.Body)
+			a.mu.Lock()
+			a.bodies = append(a.bodies, server+": "+string(body))
+			a.mu.Unlock()
 		case "/private":
 			if u, p, ok := r.BasicAuth(); !ok || u != "govuk" || p != "hunter2-secret" {
 				http.Error(w, "unauthorised", http.StatusUnauthorized)
@@ -722,6 +732,39 @@ func TestSpecHeadersStayOnTheCheckOrigin(t *testing.T) {
 			r := runStep(t, "--spec", spec, "--base-url", tt.base, "--ca-file", o.ca)
 			require.Equal(t, exitcode.OK, r.code, r.stdout+r.stderr)
 			assert.Equal(t, tt.want, headerEvents(rec.take()))
+		})
+	}
+}
+
+// A 307/308 resends the body: it may be followed within the origin only.
+func TestBodyIsNotResentToAnotherOrigin(t *testing.T) {
+	rec := &recorder{}
+	o := startOrigins(t, rec)
+	redirect := func(code int, to string) string {
+		return "/redirect?code=" + strconv.Itoa(code) + "&to=" + url.QueryEscape(to)
+	}
+	tests := []struct {
+		name, path string
+		code       int
+		bodies     []string
+	}{
+		{"307 within the origin", redirect(307, "/form"), exitcode.OK, []string{"app: user=govuk&password=hunter2-secret"}},
+		{"307 to another port", redirect(307, at(o.otherPort, "http")+"/form"), exitcode.Failed, nil},
+		{"308 to another host", redirect(308, at(o.otherHost, "http")+"/form"), exitcode.Failed, nil},
+		{"303 to another host drops the body itself", redirect(303, at(o.otherHost, "http")+"/form"), exitcode.OK, []string{"other host: "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.take()
+			rec.bodies = nil
+			spec := writeFile(t, "checks.yaml", "checks:\n  - name: c\n    method: POST\n    path: "+tt.path+
+				"\n    body: user=govuk&password=hunter2-secret\n    expect: {follow_redirects: true}\n")
+			r := runStepToFirstOutcomes(t, 1, "--spec", spec, "--base-url", at(o.app, "http"))
+			require.Equal(t, tt.code, r.code, r.stdout+r.stderr)
+			if tt.code != exitcode.OK {
+				assert.Contains(t, r.stdout, "it would resend the request body to another origin")
+			}
+			assert.Equal(t, tt.bodies, rec.bodies)
 		})
 	}
 }
