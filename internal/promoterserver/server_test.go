@@ -432,6 +432,8 @@ func subjects(g *gittest.Server) []string {
 // never lands.
 func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
 	disabled := "image_tag: v42\nautomatic_deploys_enabled: false\npromote_deployment: true\n"
+	const branchSHA = "4f2c1d0e9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e"
+	branchDeploy := "image_tag: " + branchSHA + "\nautomatic_deploys_enabled: true\npromote_deployment: false\n"
 	for _, tc := range []struct {
 		name   string
 		msg    string
@@ -442,6 +444,8 @@ func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
 			map[string]string{tagPath("integration", "frontend"): disabled}, "automatic_deploys_enabled is false in integration"},
 		{"source moved to a newer tag meanwhile", "v43 in integration",
 			map[string]string{tagPath("integration", "frontend"): tagFile("v43")}, "stale: integration now runs v43"},
+		{"source moved to a branch deploy meanwhile", "branch deploy in integration",
+			map[string]string{tagPath("integration", "frontend"): branchDeploy}, "stale: integration now runs " + branchSHA},
 		{"newer release reached the target meanwhile", "v43 in staging",
 			map[string]string{tagPath("staging", "frontend"): tagFile("v43")}, "newer release present: staging runs v43"},
 	} {
