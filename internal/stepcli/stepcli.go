@@ -1,8 +1,11 @@
-// Package stepcli is the part every step binary shares: the SLIPWAY_* twin of
-// each flag, the --log-format flag, the redacted stdout/stderr, the check
-// that --outputs-dir is writable before a step runs, and turning
-// the error a step returns into one clear line and the exit code of
-// DESIGN.md section 4. A step's main.go declares its own flags and calls Run.
+// Package stepcli is the part every step binary shares, and the only place
+// a step's result becomes what the world sees. A step's main.go declares
+// its flags and one Run function that calls its domain package; stepcli
+// gives it the SLIPWAY_* twin of each flag, --log-format and --debug, a
+// redacting logger and stdout, a context cancelled on SIGTERM, and checks
+// --outputs-dir before the step runs. Then it turns what Run returned into
+// the log line, the Argo outputs files (with `outcome`) and the exit code
+// of DESIGN.md section 4; an error becomes one clear line.
 package stepcli
 
 import (
@@ -20,6 +23,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/logging"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/outputs"
 	"github.com/slipway-deploy/slipway/internal/redact"
 )
@@ -37,11 +41,28 @@ type Step struct {
 	UsageText   string
 	Description string
 	Flags       []cli.Flag
-	Commands    []*cli.Command
-	// Action runs the step. Runtime carries the logger, the redactor and the
-	// redacted stdout; the context is cancelled on SIGINT/SIGTERM.
-	Action func(ctx context.Context, c *cli.Context, rt *Runtime) error
+	// Run runs the step (nil for a binary that only has Commands).
+	Run RunFunc
+	// Commands are subcommands (migrate lint), each with its own Run.
+	Commands []Command
+	// Action and CLICommands are the older way to run a step, kept while
+	// the steps move to Run and Commands.
+	Action      func(ctx context.Context, c *cli.Context, rt *Runtime) error
+	CLICommands []*cli.Command
 }
+
+// Command is a subcommand of a step.
+type Command struct {
+	Name, Usage, UsageText, Description string
+	Flags                               []cli.Flag
+	Run                                 RunFunc
+}
+
+// RunFunc runs a step: it reads its flags from c, calls its domain
+// package and returns the result. Runtime carries the logger, the redactor
+// and the redacted stdout; ctx is cancelled on SIGINT/SIGTERM. A Result
+// returned with an error still has its outputs written.
+type RunFunc func(ctx context.Context, c *cli.Context, rt *Runtime) (outcome.Reporter, error)
 
 // OutputsDirFlag is the flag of every step that writes Argo outputs; Main
 // checks that the folder is writable before the step runs.
@@ -81,7 +102,6 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 		UsageText:            s.UsageText,
 		Description:          s.Description,
 		Flags:                append(append([]cli.Flag{}, s.Flags...), CommonFlags()...),
-		Commands:             s.Commands,
 		Writer:               out,
 		ErrWriter:            errw,
 		HideHelpCommand:      true,
@@ -92,25 +112,51 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			return exitcode.AsInvalid(err)
 		},
 	}
-	if s.Action != nil {
-		app.Action = func(c *cli.Context) error {
-			level := slog.LevelInfo
-			if c.Bool("debug") {
-				level = slog.LevelDebug
-			}
-			logger, err := logging.New(stderrFile(stderr, errw), c.String("log-format"), level, red)
-			if err != nil {
-				return exitcode.AsInvalid(err)
-			}
-			// Every step that writes Argo outputs has --outputs-dir: check it
-			// before the step changes anything it could then not report.
-			if err := outputs.Check(c.String(OutputsDirFlag)); err != nil {
-				return exitcode.AsInvalid(err)
-			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return s.Action(ctx, c, &Runtime{Log: logger, Redactor: red, Stdout: out})
+	setup := func(c *cli.Context) (context.Context, *Runtime, func(), error) {
+		level := slog.LevelInfo
+		if c.Bool("debug") {
+			level = slog.LevelDebug
 		}
+		logger, err := logging.New(stderrFile(stderr, errw), c.String("log-format"), level, red)
+		if err != nil {
+			return nil, nil, nil, exitcode.AsInvalid(err)
+		}
+		// Every step that writes Argo outputs has --outputs-dir: check it
+		// before the step changes anything it could then not report.
+		if err := outputs.Check(c.String(OutputsDirFlag)); err != nil {
+			return nil, nil, nil, exitcode.AsInvalid(err)
+		}
+		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+		return ctx, &Runtime{Log: logger, Redactor: red, Stdout: out}, stop, nil
+	}
+	run := func(fn RunFunc) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			ctx, rt, stop, err := setup(c)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			rep, err := fn(ctx, c, rt)
+			return finish(c, rt, rep, err)
+		}
+	}
+	switch {
+	case s.Run != nil:
+		app.Action = run(s.Run)
+	case s.Action != nil:
+		app.Action = func(c *cli.Context) error {
+			ctx, rt, stop, err := setup(c)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			return s.Action(ctx, c, rt)
+		}
+	}
+	app.Commands = append(app.Commands, s.CLICommands...)
+	for _, sub := range s.Commands {
+		app.Commands = append(app.Commands, &cli.Command{Name: sub.Name, Usage: sub.Usage, UsageText: sub.UsageText,
+			Description: sub.Description, Flags: append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...), Action: run(sub.Run)})
 	}
 	err := app.Run(args)
 	if err == nil {
@@ -129,6 +175,59 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 		return exitcode.Invalid
 	}
 	return code
+}
+
+// errOutcome marks an outcome whose exit code is not 0: Main prints its
+// reason as the step's one line and exits with its code.
+type errOutcome struct{ res outcome.Result }
+
+func (e errOutcome) Error() string { return e.res.Reason }
+
+// finish turns what a step's Run returned into the outputs files, the log
+// line and the error Main reports.
+func finish(c *cli.Context, rt *Runtime, rep outcome.Reporter, err error) error {
+	if err != nil {
+		if rep != nil {
+			res := rep.Report()
+			res.Outcome = outcome.ForExitCode(exitcode.Code(err))
+			_ = writeOutputs(c, rt, res) // the error is what to report
+		}
+		return err
+	}
+	if rep == nil {
+		return exitcode.Failedf("the step returned no result")
+	}
+	res := rep.Report()
+	if !res.Outcome.Valid() {
+		return exitcode.Failedf("the step returned no outcome (%s)", res.Reason)
+	}
+	if err := writeOutputs(c, rt, res); err != nil {
+		return err
+	}
+	if code := res.Outcome.ExitCode(); code != exitcode.OK {
+		return &exitcode.Error{Code: code, Err: errOutcome{res}}
+	}
+	msg := res.Event
+	if msg == "" {
+		msg = res.Reason
+	}
+	rt.Log.Info(msg, res.Attrs...)
+	return nil
+}
+
+// writeOutputs writes res's outputs and its outcome into --outputs-dir,
+// masked of every secret.
+func writeOutputs(c *cli.Context, rt *Runtime, res outcome.Result) error {
+	dir := c.String(OutputsDirFlag)
+	if dir == "" {
+		return nil
+	}
+	values := make(map[string]string, len(res.Outputs)+1)
+	for k, v := range res.Outputs {
+		values[k] = rt.Redactor.String(v)
+	}
+	values["outcome"] = res.Outcome.String()
+	return outputs.Write(dir, values)
 }
 
 func isOurs(err error) bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 )
 
 func TestEnv(t *testing.T) {
@@ -151,4 +153,99 @@ func TestOutputsDirCheckedBeforeTheStepRuns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// What a step's Run returns is all the world sees: the log line, the
+// outputs (with `outcome`), the one line of a failure and the exit code.
+func TestRunResultBecomesLogOutputsAndExitCode(t *testing.T) {
+	withOutputs := func(o outcome.Outcome, reason string) outcome.Result {
+		return outcome.Result{Outcome: o, Reason: reason, Attrs: []any{"app", "frontend"},
+			Outputs: map[string]string{"changed": fmt.Sprint(o.Wrote()), "reason": reason + " tok3n"}}
+	}
+	for _, tc := range []struct {
+		name     string
+		rep      outcome.Reporter
+		err      error
+		code     int
+		outcome  string // "" when no outputs are written
+		reason   string
+		logLine  string // in stderr
+		oneLine  string // the last stderr line of a failure
+		noLogMsg bool
+	}{
+		{"written", withOutputs(outcome.Updated, "updated"), nil, exitcode.OK, "updated", "updated ***",
+			`level=INFO msg=updated app=frontend`, "", false},
+		{"nothing to do", withOutputs(outcome.AlreadyThere, "already at v42"), nil, exitcode.OK, "already-there", "already at v42 ***",
+			`level=INFO msg="already at v42" app=frontend`, "", false},
+		{"event differs from reason", outcome.Result{Outcome: outcome.Published, Reason: "3 uploaded", Event: "published"}, nil,
+			exitcode.OK, "published", "", `level=INFO msg=published`, "", false},
+		{"a failing outcome is one line and its exit code", withOutputs(outcome.ChecksFailed, "smoke tests failed: 1 of 2"), nil,
+			exitcode.Failed, "checks-failed", "smoke tests failed: 1 of 2 ***", "", "demo: smoke tests failed: 1 of 2\n", true},
+		{"held", withOutputs(outcome.ExpectationFailed, "expected v41, found v40"), nil, exitcode.Held, "expectation-failed",
+			"expected v41, found v40 ***", "", "demo: expected v41, found v40\n", true},
+		{"an error with a result still writes its outputs", withOutputs(outcome.Published, "2 of 3 uploaded"),
+			exitcode.Failedf("1 of 3 objects did not make it"), exitcode.Failed, "failed", "2 of 3 uploaded ***", "",
+			"demo: 1 of 3 objects did not make it\n", true},
+		{"an invalid input without a result", nil, exitcode.Invalidf("--app: bad"), exitcode.Invalid, "", "", "", "demo: --app: bad\n", true},
+		{"no outcome is a failure", outcome.Result{Reason: "forgot"}, nil, exitcode.Failed, "", "", "",
+			"demo: the step returned no outcome (forgot)\n", true},
+		{"no result is a failure", nil, nil, exitcode.Failed, "", "", "", "demo: the step returned no result\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			step := Step{
+				Name:  "demo",
+				Flags: []cli.Flag{&cli.StringFlag{Name: OutputsDirFlag}},
+				Run: func(_ context.Context, _ *cli.Context, rt *Runtime) (outcome.Reporter, error) {
+					rt.Redactor.Add("tok3n")
+					return tc.rep, tc.err
+				},
+			}
+			var out, errb bytes.Buffer
+			code := Main(step, []string{"demo", "--log-format", "text", "--outputs-dir", dir}, &out, &errb)
+			assert.Equal(t, tc.code, code, errb.String())
+			assert.NotContains(t, errb.String(), "tok3n")
+			if tc.outcome == "" {
+				_, err := os.Stat(filepath.Join(dir, "outcome"))
+				assert.True(t, os.IsNotExist(err), "no outputs without a result")
+			} else {
+				b, err := os.ReadFile(filepath.Join(dir, "outcome"))
+				require.NoError(t, err)
+				assert.Equal(t, tc.outcome, string(b))
+				if tc.reason != "" {
+					b, err = os.ReadFile(filepath.Join(dir, "reason"))
+					require.NoError(t, err)
+					assert.Equal(t, tc.reason, string(b), "outputs are masked")
+				}
+			}
+			if tc.logLine != "" {
+				assert.Contains(t, errb.String(), tc.logLine)
+			}
+			if tc.noLogMsg {
+				assert.NotContains(t, errb.String(), "level=INFO")
+			}
+			if tc.oneLine != "" {
+				assert.True(t, strings.HasSuffix(errb.String(), tc.oneLine), errb.String())
+			}
+		})
+	}
+}
+
+// A subcommand gets the same runtime and the same handling of its result.
+func TestCommandsRunLikeTheStep(t *testing.T) {
+	step := Step{
+		Name: "demo",
+		Commands: []Command{{Name: "lint", Flags: []cli.Flag{&cli.StringFlag{Name: "secret"}},
+			Run: func(_ context.Context, c *cli.Context, rt *Runtime) (outcome.Reporter, error) {
+				rt.Redactor.Add(c.String("secret"))
+				rt.Log.Info("linting with " + c.String("secret"))
+				return outcome.Result{Outcome: outcome.ChecksFailed, Reason: "1 finding in " + c.String("secret")}, nil
+			}}},
+	}
+	var out, errb bytes.Buffer
+	code := Main(step, []string{"demo", "lint", "--log-format", "json", "--secret", "pa55word"}, &out, &errb)
+	assert.Equal(t, exitcode.Failed, code)
+	assert.Contains(t, errb.String(), `"msg":"linting with ***"`)
+	assert.True(t, strings.HasSuffix(errb.String(), "demo: 1 finding in ***\n"), errb.String())
+	assert.NotContains(t, errb.String(), "pa55word")
 }

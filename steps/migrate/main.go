@@ -56,8 +56,8 @@ or URL, or a schema left dirty by a failed file.`,
 			&cli.StringFlag{Name: "outputs-dir", EnvVars: stepcli.Env("outputs-dir"),
 				Usage: "write Argo outputs here: applied (number of files applied; \"unknown\" in command mode), duration"},
 		},
-		Commands: []*cli.Command{lintCommand()},
-		Action:   run,
+		CLICommands: []*cli.Command{lintCommand()},
+		Action:      run,
 	}
 }
 
