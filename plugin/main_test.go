@@ -24,7 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
 // The test binary doubles as the promoter: with this variable set it runs main.
@@ -48,7 +48,7 @@ func freeAddr(t *testing.T) string {
 // SIGTERM.
 func TestBinary(t *testing.T) {
 	const token = "agent-token-Zq81x"
-	git := gittest.New(t, map[string]string{
+	git := gitrepo.New(t, map[string]string{
 		"charts/app-config/image-tags/integration/frontend": "image_tag: v42\nautomatic_deploys_enabled: true\npromote_deployment: true\n",
 		"charts/app-config/image-tags/staging/frontend":     "image_tag: v41\nautomatic_deploys_enabled: true\npromote_deployment: true\n",
 	})
@@ -61,8 +61,8 @@ func TestBinary(t *testing.T) {
 	require.NoError(t, os.WriteFile(tokenFile, []byte(token), 0o600))
 	addr := freeAddr(t)
 
-	cmd := exec.Command(os.Args[0], "--addr", addr, "--token-file", tokenFile, "--git-username", gittest.User, "--log-format", "json")
-	cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg, "SLIPWAY_GIT_TOKEN="+gittest.Password)
+	cmd := exec.Command(os.Args[0], "--addr", addr, "--token-file", tokenFile, "--git-username", gitrepo.User, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg, "SLIPWAY_GIT_TOKEN="+gitrepo.Password)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
@@ -111,7 +111,7 @@ func TestBinary(t *testing.T) {
 	assert.Contains(t, logs, "promoter listening")
 	assert.Contains(t, logs, `"msg":"promotion decided"`)
 	assert.NotContains(t, logs, token)
-	assert.NotContains(t, logs, gittest.Password)
+	assert.NotContains(t, logs, gitrepo.Password)
 }
 
 func TestConfigRequired(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/slipway-deploy/slipway/internal/githttp"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitserver"
 )
 
 // Envs are the environments of the synthetic repo.
@@ -102,7 +102,7 @@ func Serve(cache string, apps, commits int, user, pass string) (url, addr string
 	if err := Generate(filepath.Join(root, "charts.git"), apps, commits); err != nil {
 		return "", "", err
 	}
-	srv, err := githttp.New(root, user, pass)
+	srv, err := gitserver.New(root, user, pass)
 	if err != nil {
 		return "", "", err
 	}

@@ -19,12 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/assets"
-	"github.com/slipway-deploy/slipway/internal/versitygw"
+	"github.com/slipway-deploy/slipway/internal/testsupport/s3server"
 )
 
-var gw *versitygw.Server
+var gw *s3server.Server
 
-func TestMain(m *testing.M) { os.Exit(versitygw.RunTests(m, &gw)) }
+func TestMain(m *testing.M) { os.Exit(s3server.RunTests(m, &gw)) }
 
 func TestParseDestination(t *testing.T) {
 	cases := []struct {

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
 	"github.com/slipway-deploy/slipway/internal/release"
 	"github.com/slipway-deploy/slipway/internal/tagfile"
@@ -22,13 +22,13 @@ const (
 	prodFrontend    = "charts/app-config/image-tags/production/frontend"
 )
 
-func config(t *testing.T, s *gittest.Server) Config {
+func config(t *testing.T, s *gitrepo.Server) Config {
 	layout, err := chartsrepo.NewLayout("", "", tagfile.Keys{})
 	require.NoError(t, err)
 	policy, err := release.NewPolicy("")
 	require.NoError(t, err)
 	return Config{Layout: layout, Policy: policy, Writer: gitwriter.New(gitwriter.Options{
-		URL: s.URL(), Auth: &githttp.BasicAuth{Username: gittest.User, Password: gittest.Password},
+		URL: s.URL(), Auth: &gogithttp.BasicAuth{Username: gitrepo.User, Password: gitrepo.Password},
 		Backoff: func(int, time.Duration) time.Duration { return time.Millisecond },
 	})}
 }
@@ -101,7 +101,7 @@ func TestDecisions(t *testing.T) {
 			if tt.file != "" {
 				files[stagingFrontend] = tt.file
 			}
-			s := gittest.New(t, files)
+			s := gitrepo.New(t, files)
 			head := s.Head()
 			req := tt.req
 			req.App, req.Env = "frontend", "staging"
@@ -132,7 +132,7 @@ func TestDecisions(t *testing.T) {
 }
 
 func TestTrailers(t *testing.T) {
-	s := gittest.New(t, map[string]string{stagingFrontend: "image_tag: v1\n"})
+	s := gitrepo.New(t, map[string]string{stagingFrontend: "image_tag: v1\n"})
 	_, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v2",
 		Workflow: "5f0e-uid", SourceEnv: "integration"})
 	require.NoError(t, err)
@@ -167,7 +167,7 @@ func TestInvalidBeforeNetwork(t *testing.T) {
 // onto, and its "no" stops the write even when an earlier attempt said yes.
 func TestGateDecidesAtEveryAttemptsHead(t *testing.T) {
 	const flag = "charts/app-config/image-tags/staging/stop"
-	s := gittest.New(t, map[string]string{stagingFrontend: "image_tag: v41\npromote_deployment: true\n"})
+	s := gitrepo.New(t, map[string]string{stagingFrontend: "image_tag: v41\npromote_deployment: true\n"})
 	// Lands while our first push is being received: the gate's input changes.
 	next := s.Commit("stop", map[string]string{flag: "stop\n"})
 	s.Git("update-ref", "refs/heads/main", next+"^")
@@ -197,7 +197,7 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 // With a Gate, bumptag's own rules do not decide again (the gate already
 // did), but an edit that would change nothing is still no commit.
 func TestGateReplacesBumptagsRules(t *testing.T) {
-	s := gittest.New(t, map[string]string{stagingFrontend: "image_tag: v43\npromote_deployment: true\n"})
+	s := gitrepo.New(t, map[string]string{stagingFrontend: "image_tag: v43\npromote_deployment: true\n"})
 	yes := func(gitwriter.Current) (bool, string, error) { return true, "", nil }
 	res, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: yes,
 		Promote: boolp(true), Message: "Roll {{.Tag}}"})

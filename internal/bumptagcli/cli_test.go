@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
 )
 
@@ -47,8 +47,8 @@ func tagPath(env, app string) string { return "charts/app-config/image-tags/" + 
 // bumpTag runs bump-tag in-process with the token in the environment.
 func bumpTag(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	t.Setenv("SLIPWAY_GIT_TOKEN", gittest.Password)
-	t.Setenv("SLIPWAY_GIT_USERNAME", gittest.User)
+	t.Setenv("SLIPWAY_GIT_TOKEN", gitrepo.Password)
+	t.Setenv("SLIPWAY_GIT_USERNAME", gitrepo.User)
 	var out, errb bytes.Buffer
 	code = stepcli.Main(Step(), append([]string{"bump-tag", "--log-format", "text"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
@@ -57,7 +57,7 @@ func bumpTag(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // runProcess runs the built binary.
 func runProcess(ctx context.Context, args ...string) (int, string) {
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "SLIPWAY_GIT_TOKEN="+gittest.Password, "SLIPWAY_GIT_USERNAME="+gittest.User, "SLIPWAY_LOG_FORMAT=json")
+	cmd.Env = append(os.Environ(), "SLIPWAY_GIT_TOKEN="+gitrepo.Password, "SLIPWAY_GIT_USERNAME="+gitrepo.User, "SLIPWAY_LOG_FORMAT=json")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -89,7 +89,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 		apps = append(apps, app)
 		files[tagPath("staging", app)] = "# owned by team " + app + "\nimage_tag: v1\nautomatic_deploys_enabled: true\npromote_deployment: true\n"
 	}
-	s := gittest.New(t, files)
+	s := gitrepo.New(t, files)
 	seedHead := s.Head()
 
 	type job struct{ app, tag string }
@@ -169,7 +169,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 }
 
 func TestOutputsAndDryRun(t *testing.T) {
-	s := gittest.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v41 # from CI\npromote_deployment: true\n"})
+	s := gitrepo.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v41 # from CI\npromote_deployment: true\n"})
 	head := s.Head()
 	code, stdout, stderr := bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v42", "--dry-run")
 	require.Equal(t, 0, code, stderr)
@@ -196,7 +196,7 @@ func TestOutputsAndDryRun(t *testing.T) {
 }
 
 func TestBranchStrategyCommand(t *testing.T) {
-	s := gittest.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v41\n"})
+	s := gitrepo.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v41\n"})
 	s.Git("branch", "update-image-tag/frontend/staging/v42", "main") // leftover of a failed run
 	code, _, stderr := bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v42", "--strategy", "branch")
 	require.Equal(t, 0, code, stderr)
@@ -206,7 +206,7 @@ func TestBranchStrategyCommand(t *testing.T) {
 }
 
 func TestFileRemoteAndPath(t *testing.T) {
-	s := gittest.New(t, map[string]string{tagPath("integration", "frontend"): "image_tag: v1\n"})
+	s := gitrepo.New(t, map[string]string{tagPath("integration", "frontend"): "image_tag: v1\n"})
 	for i, repo := range []string{s.FileURL(), s.Dir} {
 		tag := fmt.Sprintf("v%d", i+2)
 		code, _, stderr := bumpTag(t, "--repo", repo, "--app", "frontend", "--env", "integration", "--tag", tag)
@@ -219,7 +219,7 @@ func TestFileRemoteAndPath(t *testing.T) {
 // Bad input and remote failures: the right exit code, one clear line,
 // nothing pushed, and the token never printed.
 func TestBadInput(t *testing.T) {
-	s := gittest.New(t, map[string]string{
+	s := gitrepo.New(t, map[string]string{
 		tagPath("staging", "frontend"): "image_tag: v1\n",
 		tagPath("staging", "broken"):   "image_tag: [v1\n",
 	})
@@ -257,19 +257,19 @@ func TestBadInput(t *testing.T) {
 		{"missing flag", []string{"--repo", s.URL(), "--app", "frontend"}, "", exitcode.Invalid, `Required flags "env, tag" not set`},
 		{"unwritable outputs dir", append(base("frontend", "staging", "v2"), "--outputs-dir", filepath.Join(notADir, "out")), "", exitcode.Invalid, "outputs dir " + filepath.Join(notADir, "out") + " is not writable"},
 		{"unreachable remote", []string{"--repo", dead, "--app", "frontend", "--env", "staging", "--tag", "v2"}, "", exitcode.Failed, "connection refused"},
-		{"wrong password", base("frontend", "staging", "v2"), "wrong-" + gittest.Password, exitcode.Failed, "authentication required"},
+		{"wrong password", base("frontend", "staging", "v2"), "wrong-" + gitrepo.Password, exitcode.Failed, "authentication required"},
 		{"ssh without known hosts", []string{"--repo", "ssh://git@127.0.0.1/charts.git", "--app", "frontend", "--env", "staging", "--tag", "v2", "--ssh-key-file", "/dev/null"}, "", exitcode.Invalid, "--known-hosts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			head := s.Head()
 			pushes := s.Pushes()
-			token := gittest.Password
+			token := gitrepo.Password
 			if tt.token != "" {
 				token = tt.token
 			}
 			t.Setenv("SLIPWAY_GIT_TOKEN", token)
-			t.Setenv("SLIPWAY_GIT_USERNAME", gittest.User)
+			t.Setenv("SLIPWAY_GIT_USERNAME", gitrepo.User)
 			var out, errb bytes.Buffer
 			code := stepcli.Main(Step(), append([]string{"bump-tag", "--log-format", "json", "--debug"}, tt.args...), &out, &errb)
 			assert.Equal(t, tt.code, code, errb.String())
@@ -319,7 +319,7 @@ func TestTokenNeverPrinted(t *testing.T) {
 	}
 
 	// And as a process, through a real server with a wrong token file.
-	s := gittest.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v1\n"})
+	s := gitrepo.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v1\n"})
 	cmd := exec.Command(binary, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v2",
 		"--git-token-file", tokenFile, "--debug", "--outputs-dir", outDir)
 	b, _ := cmd.CombinedOutput()

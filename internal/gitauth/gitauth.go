@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 )
 
@@ -128,7 +128,7 @@ func (r *Remote) remote(u *url.URL, shown, token string, o Options) error {
 			r.Secrets = append(r.Secrets, u.User.Username())
 			if token == "" {
 				o.Username = u.User.Username()
-				r.Auth = &githttp.BasicAuth{Username: o.Username}
+				r.Auth = &gogithttp.BasicAuth{Username: o.Username}
 			}
 		}
 		u.User = nil // the credentials travel as auth, not in the URL
@@ -138,7 +138,7 @@ func (r *Remote) remote(u *url.URL, shown, token string, o Options) error {
 			if user == "" {
 				user = DefaultUsername
 			}
-			r.Auth = &githttp.BasicAuth{Username: user, Password: token}
+			r.Auth = &gogithttp.BasicAuth{Username: user, Password: token}
 		}
 	case "ssh":
 		user := "git"

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
@@ -23,23 +23,23 @@ func TestResolve(t *testing.T) {
 
 	r, err := Resolve("https://example.invalid/charts.git", Options{Token: "env-tok"})
 	require.NoError(t, err)
-	assert.Equal(t, &githttp.BasicAuth{Username: DefaultUsername, Password: "env-tok"}, r.Auth)
+	assert.Equal(t, &gogithttp.BasicAuth{Username: DefaultUsername, Password: "env-tok"}, r.Auth)
 	assert.Equal(t, []string{"env-tok"}, r.Secrets)
 
 	r, err = Resolve("https://example.invalid/charts.git", Options{Token: "env-tok", TokenFile: tokenFile, Username: "bot"})
 	require.NoError(t, err)
-	assert.Equal(t, &githttp.BasicAuth{Username: "bot", Password: "file-tok"}, r.Auth, "the file wins")
+	assert.Equal(t, &gogithttp.BasicAuth{Username: "bot", Password: "file-tok"}, r.Auth, "the file wins")
 
 	r, err = Resolve("https://ci:url-pw@example.invalid/charts.git", Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "https://example.invalid/charts.git", r.URL, "credentials leave the URL")
-	assert.Equal(t, &githttp.BasicAuth{Username: "ci", Password: "url-pw"}, r.Auth)
+	assert.Equal(t, &gogithttp.BasicAuth{Username: "ci", Password: "url-pw"}, r.Auth)
 	assert.Contains(t, r.Secrets, "url-pw")
 
 	r, err = Resolve("https://ghp_tok@example.invalid/charts.git", Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "https://example.invalid/charts.git", r.URL, "a token given as the user name leaves the URL")
-	assert.Equal(t, &githttp.BasicAuth{Username: "ghp_tok"}, r.Auth)
+	assert.Equal(t, &gogithttp.BasicAuth{Username: "ghp_tok"}, r.Auth)
 
 	r, err = Resolve("relative/charts", Options{})
 	require.NoError(t, err)

@@ -14,16 +14,16 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
 const tagPath = "charts/app-config/image-tags/staging/frontend"
 
-var goodAuth = &githttp.BasicAuth{Username: gittest.User, Password: gittest.Password}
+var goodAuth = &gogithttp.BasicAuth{Username: gitrepo.User, Password: gitrepo.Password}
 
 func seed() map[string]string {
 	return map[string]string{
@@ -69,7 +69,7 @@ func setTo(content, msg string) EditFunc {
 func TestWriteOverHTTPAndFile(t *testing.T) {
 	for _, transportName := range []string{"http", "file"} {
 		t.Run(transportName, func(t *testing.T) {
-			s := gittest.New(t, seed())
+			s := gitrepo.New(t, seed())
 			url := s.URL()
 			if transportName == "file" {
 				url = s.FileURL()
@@ -99,7 +99,7 @@ func TestWriteOverHTTPAndFile(t *testing.T) {
 }
 
 func TestCreatesFoldersThatDoNotExist(t *testing.T) {
-	s := gittest.New(t, seed())
+	s := gitrepo.New(t, seed())
 	path := "charts/app-config/image-tags/production/new-app"
 	_, err := newWriter(s.URL(), nil, nil).Write(context.Background(), path, "", setTo("image_tag: v1\n", "Add"), false)
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestCreatesFoldersThatDoNotExist(t *testing.T) {
 }
 
 func TestDryRunPushesNothing(t *testing.T) {
-	s := gittest.New(t, seed())
+	s := gitrepo.New(t, seed())
 	head := s.Head()
 	res, err := newWriter(s.URL(), nil, nil).Write(context.Background(), tagPath, "", setTo("image_tag: v2\n", "Update"), true)
 	require.NoError(t, err)
@@ -129,20 +129,20 @@ func TestReappliesEditWhenBranchMoved(t *testing.T) {
 		// deeper gives the head a parent, which the depth-1 store lacks.
 		deeper bool
 		// race makes a competing change land after the writer read the file.
-		race func(t *testing.T, s *gittest.Server, w *Writer)
+		race func(t *testing.T, s *gitrepo.Server, w *Writer)
 	}{
 		{
 			name:   "unknown remote head (object not found)",
 			cause:  "object not found",
 			deeper: true,
-			race: func(t *testing.T, s *gittest.Server, w *Writer) {
+			race: func(t *testing.T, s *gitrepo.Server, w *Writer) {
 				s.Commit("competitor", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
 			},
 		},
 		{
 			name:  "known remote head (non-fast-forward)",
 			cause: "non-fast-forward",
-			race: func(t *testing.T, s *gittest.Server, w *Writer) {
+			race: func(t *testing.T, s *gitrepo.Server, w *Writer) {
 				s.Commit("competitor", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
 				// The competitor's commit is now in our store too.
 				err := w.repo.Fetch(&git.FetchOptions{RemoteName: "origin", Auth: goodAuth, Depth: 1, Tags: git.NoTags,
@@ -153,7 +153,7 @@ func TestReappliesEditWhenBranchMoved(t *testing.T) {
 		{
 			name:  "server refuses the ref update (failed to update ref)",
 			cause: "failed to update ref",
-			race: func(t *testing.T, s *gittest.Server, w *Writer) {
+			race: func(t *testing.T, s *gitrepo.Server, w *Writer) {
 				// A competitor's commit lands while our push is being received.
 				next := s.Commit("competitor", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
 				s.Git("update-ref", "refs/heads/main", next+"^")
@@ -167,7 +167,7 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 		t.Run(tt.name, func(t *testing.T) {
 			// One seed commit, so the head has no parents and go-git can tell
 			// a non-fast-forward from a missing object.
-			s := gittest.New(t, seed())
+			s := gitrepo.New(t, seed())
 			if tt.deeper {
 				s.Commit("second", map[string]string{"README.md": "charts, again\n"})
 			}
@@ -195,7 +195,7 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 }
 
 func TestEditSeesNewStateAfterRace(t *testing.T) {
-	s := gittest.New(t, seed())
+	s := gitrepo.New(t, seed())
 	w := newWriter(s.URL(), nil, nil)
 	calls := 0
 	res, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
@@ -215,7 +215,7 @@ func TestEditSeesNewStateAfterRace(t *testing.T) {
 }
 
 func TestAttemptsSpent(t *testing.T) {
-	s := gittest.New(t, seed())
+	s := gitrepo.New(t, seed())
 	w := newWriter(s.URL(), nil, func(o *Options) { o.MaxAttempts = 3 })
 	n := 0
 	_, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
@@ -228,7 +228,7 @@ func TestAttemptsSpent(t *testing.T) {
 }
 
 func TestBranchStrategy(t *testing.T) {
-	s := gittest.New(t, seed())
+	s := gitrepo.New(t, seed())
 	// A leftover work branch from an earlier failed run.
 	s.Git("branch", "update-image-tag/frontend/staging/v2", "main")
 	w := newWriter(s.URL(), nil, func(o *Options) { o.Strategy = Branch })
@@ -254,7 +254,7 @@ func TestBranchStrategy(t *testing.T) {
 func TestBranchStrategyDeletesOnlyItsOwnWorkBranch(t *testing.T) {
 	const work = "update-image-tag/frontend/staging/v2"
 	t.Run("a run with nothing to do leaves a branch it did not create", func(t *testing.T) {
-		s := gittest.New(t, map[string]string{tagPath: "image_tag: v2\n"})
+		s := gitrepo.New(t, map[string]string{tagPath: "image_tag: v2\n"})
 		s.Git("branch", work, "main") // someone else's, e.g. a review in progress
 		pushes := s.Pushes()
 		res, err := newWriter(s.URL(), nil, func(o *Options) { o.Strategy = Branch }).
@@ -265,7 +265,7 @@ func TestBranchStrategyDeletesOnlyItsOwnWorkBranch(t *testing.T) {
 		assert.Equal(t, pushes, s.Pushes(), "no push at all")
 	})
 	t.Run("a work branch moved after this run pushed it is left in place", func(t *testing.T) {
-		s := gittest.New(t, seed())
+		s := gitrepo.New(t, seed())
 		seedHead := s.Head()
 		// After our work branch lands, another actor points it elsewhere.
 		s.InstallHook("post-receive", `while read old new ref; do
@@ -287,7 +287,7 @@ exit 0
 		assert.Contains(t, logs.String(), "work branch moved since this run pushed it; left in place")
 	})
 	t.Run("a move during the delete is refused by the server", func(t *testing.T) {
-		s := gittest.New(t, seed())
+		s := gitrepo.New(t, seed())
 		seedHead := s.Head()
 		// The branch moves while our delete is being received.
 		s.InstallHook("pre-receive", `while read old new ref; do
@@ -308,7 +308,7 @@ exit 0
 }
 
 func TestRemoteFailures(t *testing.T) {
-	s := gittest.New(t, seed())
+	s := gitrepo.New(t, seed())
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	deadURL := "http://" + closed.Addr().String() + "/charts.git"
@@ -321,7 +321,7 @@ func TestRemoteFailures(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"wrong password", s.URL(), &githttp.BasicAuth{Username: gittest.User, Password: "wrong"}, transport.ErrAuthenticationRequired, ""},
+		{"wrong password", s.URL(), &gogithttp.BasicAuth{Username: gitrepo.User, Password: "wrong"}, transport.ErrAuthenticationRequired, ""},
 		{"no credentials", s.URL(), nil, transport.ErrAuthenticationRequired, ""},
 		{"unreachable", deadURL, goodAuth, nil, "connection refused"},
 		{"missing repo", s.URL() + "-nope", goodAuth, nil, "fetch main"},

@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
 func TestFileHistory(t *testing.T) {
-	srv := gittest.New(t, seed())
+	srv := gitrepo.New(t, seed())
 	c0 := srv.Head()
 	srv.Commit("router", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
 	c2 := srv.Commit("v2", map[string]string{tagPath: "image_tag: v2\n"})
@@ -62,7 +62,7 @@ func TestFileHistory(t *testing.T) {
 }
 
 func TestFileHistoryMissingBranch(t *testing.T) {
-	srv := gittest.New(t, seed())
+	srv := gitrepo.New(t, seed())
 	w := newWriter(srv.URL(), nil, func(o *Options) { o.Branch = "nope" })
 	err := w.FileHistory(context.Background(), tagPath, 5, func(Revision) bool { return true })
 	require.ErrorIs(t, err, ErrBranchNotFound)
@@ -74,7 +74,7 @@ func TestFileHistoryMissingBranch(t *testing.T) {
 // branch has moved on since), on the retry the new head.
 func TestEditReadsOtherFilesAndHistoryAtItsHead(t *testing.T) {
 	const router = "charts/app-config/image-tags/staging/router"
-	srv := gittest.New(t, seed())
+	srv := gitrepo.New(t, seed())
 	first := srv.Head()
 	type seen struct {
 		head, router string
@@ -124,7 +124,7 @@ func TestCurrentNotReadFromAHead(t *testing.T) {
 // A head that has left the fetched history (the branch moved on by more
 // than the depth) is an error, never a walk from another head.
 func TestHistoryOfAHeadBeyondTheDepth(t *testing.T) {
-	srv := gittest.New(t, seed())
+	srv := gitrepo.New(t, seed())
 	w := newWriter(srv.URL(), nil, nil)
 	_, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
 		for i := range 3 {

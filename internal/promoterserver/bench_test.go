@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
 	"github.com/slipway-deploy/slipway/internal/promotion"
 )
@@ -71,8 +71,8 @@ func BenchmarkDecisionRequestNoPush(b *testing.B) {
 }
 
 func BenchmarkDecisionPeerLsRemote(b *testing.B) {
-	srv := gittest.New(b, map[string]string{"a": "b"})
-	url := "http://" + gittest.User + ":" + gittest.Password + "@" + srv.URL()[len("http://"):]
+	srv := gitrepo.New(b, map[string]string{"a": "b"})
+	url := "http://" + gitrepo.User + ":" + gitrepo.Password + "@" + srv.URL()[len("http://"):]
 	ds := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for b.Loop() {

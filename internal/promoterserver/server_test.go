@@ -23,11 +23,11 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/gittest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/redact"
 )
 
@@ -46,7 +46,7 @@ func tagFile(tag string) string {
 var wednesday = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	git       *gittest.Server
+	git       *gitrepo.Server
 	srv       *Server
 	http      *httptest.Server
 	logs      *bytes.Buffer // slog handlers serialise their writes; read after the server closed
@@ -61,14 +61,14 @@ func newFixture(t testing.TB, files map[string]string, mod func(*Config, *Option
 	t.Helper()
 	cfg, err := LoadConfig(examplePath)
 	require.NoError(t, err)
-	f := &fixture{git: gittest.New(t, files), logs: &bytes.Buffer{}, now: wednesday}
+	f := &fixture{git: gitrepo.New(t, files), logs: &bytes.Buffer{}, now: wednesday}
 	f.tokenFile = filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(f.tokenFile, []byte(agentToken+"\n"), 0o600))
 	red := &redact.Redactor{}
-	red.Add(gittest.Password)
+	red.Add(gitrepo.Password)
 	o := Options{
 		Config: cfg, TokenFile: f.tokenFile, RepoURL: f.git.URL(),
-		Auth:     &githttp.BasicAuth{Username: gittest.User, Password: gittest.Password},
+		Auth:     &gogithttp.BasicAuth{Username: gitrepo.User, Password: gitrepo.Password},
 		Log:      slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Redactor: red,
 		Now:      func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now },
@@ -79,7 +79,7 @@ func newFixture(t testing.TB, files map[string]string, mod func(*Config, *Option
 	// Registered before the HTTP server's Close, so it runs after it.
 	t.Cleanup(func() {
 		assert.NotContains(t, f.logs.String(), agentToken, "the agent's token is never logged")
-		assert.NotContains(t, f.logs.String(), gittest.Password, "the git password is never logged")
+		assert.NotContains(t, f.logs.String(), gitrepo.Password, "the git password is never logged")
 	})
 	f.srv, err = New(o)
 	require.NoError(t, err)
@@ -327,14 +327,14 @@ func TestEndToEnd(t *testing.T) {
 
 func TestGitFailureIsOneClearFailedLine(t *testing.T) {
 	f := newFixture(t, map[string]string{tagPath("integration", "frontend"): tagFile("v42")}, func(_ *Config, o *Options) {
-		o.Auth = &githttp.BasicAuth{Username: gittest.User, Password: "wrong-" + gittest.Password}
-		o.Redactor.Add("wrong-" + gittest.Password)
+		o.Auth = &gogithttp.BasicAuth{Username: gitrepo.User, Password: "wrong-" + gitrepo.Password}
+		o.Redactor.Add("wrong-" + gitrepo.Password)
 	})
 	r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "integration", "v42")))
 	assert.Equal(t, wfv1.NodeFailed, r.Node.Phase)
 	assert.Contains(t, r.Node.Message, "read the charts repo")
 	assert.NotContains(t, r.Node.Message, "\n")
-	assert.NotContains(t, r.Node.Message, gittest.Password)
+	assert.NotContains(t, r.Node.Message, gitrepo.Password)
 	assert.Equal(t, "false", outputsOf(r)["promoted"])
 }
 
@@ -411,7 +411,7 @@ func TestTagSetAtReadsTheHistoryAtTheDecisionsHead(t *testing.T) {
 // raceOnPush makes files land on the branch while the promoter's first push
 // is being received (a pre-receive hook moves the branch), the way another
 // writer's commit lands between a read and a push in production.
-func raceOnPush(t *testing.T, g *gittest.Server, msg string, files map[string]string) string {
+func raceOnPush(t *testing.T, g *gitrepo.Server, msg string, files map[string]string) string {
 	t.Helper()
 	next := g.Commit(msg, files)
 	g.Git("update-ref", "refs/heads/main", next+"^")
@@ -422,7 +422,7 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 }
 
 // subjects lists the branch's commit subjects, newest first.
-func subjects(g *gittest.Server) []string {
+func subjects(g *gitrepo.Server) []string {
 	return strings.Split(g.Git("log", "--format=%s", "main"), "\n")
 }
 
@@ -627,8 +627,8 @@ func TestSlowGitAnswersRunningThenARepeatedCallCollects(t *testing.T) {
 // it again instead of getting the old failure.
 func TestFailureIsNotKeptForTheNextCall(t *testing.T) {
 	f := newFixture(t, map[string]string{tagPath("integration", "frontend"): tagFile("v42")}, func(_ *Config, o *Options) {
-		o.Auth = &githttp.BasicAuth{Username: gittest.User, Password: "wrong-" + gittest.Password}
-		o.Redactor.Add("wrong-" + gittest.Password)
+		o.Auth = &gogithttp.BasicAuth{Username: gitrepo.User, Password: "wrong-" + gitrepo.Password}
+		o.Redactor.Add("wrong-" + gitrepo.Password)
 	})
 	args := promoteArgs(t, "wf", promoter("frontend", "integration", "v42"))
 	for range 2 {

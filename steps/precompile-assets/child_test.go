@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/stepcli"
-	"github.com/slipway-deploy/slipway/internal/versitygw"
+	"github.com/slipway-deploy/slipway/internal/testsupport/s3server"
 )
 
 // Some tests run the step as a process of its own (to send it SIGTERM, or
@@ -213,7 +213,7 @@ done`
 			require.Equal(t, tc.code, r.code, r.stderr)
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 			assert.Contains(t, lines[len(lines)-1], tc.message)
-			secrets := map[string]string{"secret key": versitygw.SecretKey}
+			secrets := map[string]string{"secret key": s3server.SecretKey}
 			if tc.token != "" {
 				secrets["session token"] = tc.token
 			}

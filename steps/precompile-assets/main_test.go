@@ -23,16 +23,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/stepcli"
-	"github.com/slipway-deploy/slipway/internal/versitygw"
+	"github.com/slipway-deploy/slipway/internal/testsupport/s3server"
 )
 
-var gw *versitygw.Server
+var gw *s3server.Server
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
-	os.Exit(versitygw.RunTests(m, &gw))
+	os.Exit(s3server.RunTests(m, &gw))
 }
 
 var bucketSeq atomic.Int64

@@ -1,7 +1,7 @@
-// Package versitygw runs a real S3-compatible server (versitygw, posix
+// Package s3server runs a real S3-compatible server (versitygw, posix
 // backend) on a loopback port for tests. The binary is built by
 // hack/tools.sh into .cache/tools/bin; SLIPWAY_VERSITYGW overrides the path.
-package versitygw
+package s3server
 
 import (
 	"bytes"
@@ -185,7 +185,7 @@ func (l *lockedBuffer) String() string {
 
 // RunTests is a TestMain body: it starts a server in a temporary folder,
 // exports Env, stores the server in *srv, runs the tests, then stops the
-// server and removes the folder. Use: os.Exit(versitygw.RunTests(m, &gw)).
+// server and removes the folder. Use: os.Exit(s3server.RunTests(m, &gw)).
 func RunTests(m interface{ Run() int }, srv **Server) int {
 	root, err := os.MkdirTemp("", "slipway-versitygw-")
 	if err != nil {

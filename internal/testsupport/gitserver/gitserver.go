@@ -1,8 +1,8 @@
-// Package githttp serves git repositories over HTTP with the real
+// Package gitserver serves git repositories over HTTP with the real
 // `git http-backend` behind net/http/cgi, with basic auth enforced. Tests
-// (through gittest), the demo and the benchmarks use it as the charts
+// (through gitrepo), the demo and the benchmarks use it as the charts
 // repo's remote.
-package githttp
+package gitserver
 
 import (
 	"io"

@@ -1,8 +1,8 @@
-// Package gittest runs a real git server for tests: a bare repository served
+// Package gitrepo runs a real git server for tests: a bare repository served
 // by `git http-backend` behind net/http/cgi on a loopback port, with basic
 // auth enforced, and reachable over file:// too. Seeding and inspection use
 // the git command line, so tests check what real git sees.
-package gittest
+package gitrepo
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-deploy/slipway/internal/githttp"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitserver"
 )
 
 // Default credentials the server demands.
@@ -29,7 +29,7 @@ type Server struct {
 	Dir    string // the bare repository
 	Branch string
 	http   *httptest.Server
-	srv    *githttp.Server
+	srv    *gitserver.Server
 }
 
 // Pushes counts the pushes the server received.
@@ -46,7 +46,7 @@ func New(t testing.TB, files map[string]string) *Server {
 	if len(files) > 0 {
 		s.Commit("Seed charts repo", files)
 	}
-	srv, err := githttp.New(filepath.Dir(s.Dir), User, Password)
+	srv, err := gitserver.New(filepath.Dir(s.Dir), User, Password)
 	if err != nil {
 		t.Fatalf("git http server: %v", err)
 	}
