@@ -11,10 +11,10 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
 	"github.com/slipway-deploy/slipway/internal/release"
 	"github.com/slipway-deploy/slipway/internal/tagfile"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
 const (

@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
 // binary is bump-tag built once for the tests that run it as processes.

@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
 	"github.com/slipway-deploy/slipway/internal/promotion"
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
 func reportP99(b *testing.B, ds []time.Duration) {
