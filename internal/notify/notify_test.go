@@ -108,11 +108,12 @@ func outcomeCases(t *testing.T) []golden {
 		want, ok := outcomeHeadlines[o]
 		require.True(t, ok, "outcome %s has no headline here: decide what notify says for it", o)
 		k := KindNotPromoted
-		switch {
-		case o == outcome.Promoted:
+		switch o {
+		case outcome.Promoted:
 			k = KindPromoted
-		case !strings.Contains(want, "not promoted"):
-			k = KindDeployed
+		case outcome.Updated, outcome.RolledBack, outcome.Published, outcome.Migrated, outcome.Notified,
+			outcome.LastEnvironment, outcome.Passed:
+			k = KindDeployed // not about a promotion, or none to do
 		}
 		o := o
 		out = append(out, golden{"outcome-" + o.String(), func(c *Config) {
