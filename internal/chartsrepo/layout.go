@@ -108,10 +108,19 @@ func ValidateTag(tag string) error {
 	return nil
 }
 
-// ValidateEnv checks that env is a name in the chain.
-func (l *Layout) ValidateEnv(env string) error {
+// ValidateEnvName checks an environment's name alone, for a step that
+// names environments without knowing the chain (notify).
+func ValidateEnvName(env string) error {
 	if !nameRE.MatchString(env) {
 		return fmt.Errorf("environment %q is not a valid name", env)
+	}
+	return nil
+}
+
+// ValidateEnv checks that env is a name in the chain.
+func (l *Layout) ValidateEnv(env string) error {
+	if err := ValidateEnvName(env); err != nil {
+		return err
 	}
 	for _, e := range l.chain {
 		if e == env {

@@ -26,6 +26,7 @@ const (
 	Promoted   // the promoter wrote the tag into the next environment
 	Published  // precompile-assets uploaded at least one object
 	Migrated   // migrate ran the command or applied pending files
+	Notified   // notify posted the message
 
 	// Nothing needed doing, or the rules said no: done, nothing written.
 
@@ -90,6 +91,7 @@ var table = [end]facts{
 	Promoted:   {"promoted", "promoted", exitOK, PhaseSucceeded, true},
 	Published:  {"published", "published", exitOK, PhaseSucceeded, true},
 	Migrated:   {"migrated", "migrated", exitOK, PhaseSucceeded, true},
+	Notified:   {"notified", "notified", exitOK, PhaseSucceeded, true},
 
 	AlreadyThere:       {"already-there", "already_there", exitOK, PhaseSucceeded, false},
 	NewerPresent:       {"newer-present", "newer_release_present", exitOK, PhaseSucceeded, false},

@@ -20,6 +20,7 @@ var want = map[Outcome]struct {
 	Promoted:           {"promoted", "promoted", 0, PhaseSucceeded, true},
 	Published:          {"published", "published", 0, PhaseSucceeded, true},
 	Migrated:           {"migrated", "migrated", 0, PhaseSucceeded, true},
+	Notified:           {"notified", "notified", 0, PhaseSucceeded, true},
 	AlreadyThere:       {"already-there", "already_there", 0, PhaseSucceeded, false},
 	NewerPresent:       {"newer-present", "newer_release_present", 0, PhaseSucceeded, false},
 	LastEnvironment:    {"last-environment", "last_environment", 0, PhaseSucceeded, false},
