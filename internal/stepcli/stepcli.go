@@ -10,12 +10,14 @@ package stepcli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -41,6 +43,9 @@ type Step struct {
 	UsageText   string
 	Description string
 	Flags       []cli.Flag
+	// Outputs names the Argo output parameters the step writes besides
+	// `outcome`: templates read them, and a Result with another one fails.
+	Outputs []string
 	// Run runs the step (nil for a binary that only has Commands).
 	Run RunFunc
 	// Commands are subcommands (migrate lint), each with its own Run.
@@ -55,6 +60,7 @@ type Step struct {
 type Command struct {
 	Name, Usage, UsageText, Description string
 	Flags                               []cli.Flag
+	Outputs                             []string
 	Run                                 RunFunc
 }
 
@@ -92,6 +98,14 @@ func Run(s Step) {
 
 // Main runs the step and returns the exit code; tests call it directly.
 func Main(s Step, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[1] == DescribeArg {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(Describe(s)); err != nil {
+			return exitcode.Failed
+		}
+		return exitcode.OK
+	}
 	red := &redact.Redactor{}
 	out := red.Writer(stdout)
 	errw := red.Writer(stderr)
@@ -129,7 +143,7 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 		return ctx, &Runtime{Log: logger, Redactor: red, Stdout: out}, stop, nil
 	}
-	run := func(fn RunFunc) cli.ActionFunc {
+	run := func(fn RunFunc, declared []string) cli.ActionFunc {
 		return func(c *cli.Context) error {
 			ctx, rt, stop, err := setup(c)
 			if err != nil {
@@ -137,12 +151,12 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			}
 			defer stop()
 			rep, err := fn(ctx, c, rt)
-			return finish(c, rt, rep, err)
+			return finish(c, rt, declared, rep, err)
 		}
 	}
 	switch {
 	case s.Run != nil:
-		app.Action = run(s.Run)
+		app.Action = run(s.Run, s.Outputs)
 	case s.Action != nil:
 		app.Action = func(c *cli.Context) error {
 			ctx, rt, stop, err := setup(c)
@@ -156,7 +170,7 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 	app.Commands = append(app.Commands, s.CLICommands...)
 	for _, sub := range s.Commands {
 		app.Commands = append(app.Commands, &cli.Command{Name: sub.Name, Usage: sub.Usage, UsageText: sub.UsageText,
-			Description: sub.Description, Flags: append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...), Action: run(sub.Run)})
+			Description: sub.Description, Flags: append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...), Action: run(sub.Run, sub.Outputs)})
 	}
 	err := app.Run(args)
 	if err == nil {
@@ -185,12 +199,12 @@ func (e errOutcome) Error() string { return e.res.Reason }
 
 // finish turns what a step's Run returned into the outputs files, the log
 // line and the error Main reports.
-func finish(c *cli.Context, rt *Runtime, rep outcome.Reporter, err error) error {
+func finish(c *cli.Context, rt *Runtime, declared []string, rep outcome.Reporter, err error) error {
 	if err != nil {
 		if rep != nil {
 			res := rep.Report()
 			res.Outcome = outcome.ForExitCode(exitcode.Code(err))
-			_ = writeOutputs(c, rt, res) // the error is what to report
+			_ = writeOutputs(c, rt, declared, res) // the error is what to report
 		}
 		return err
 	}
@@ -201,7 +215,7 @@ func finish(c *cli.Context, rt *Runtime, rep outcome.Reporter, err error) error 
 	if !res.Outcome.Valid() {
 		return exitcode.Failedf("the step returned no outcome (%s)", res.Reason)
 	}
-	if err := writeOutputs(c, rt, res); err != nil {
+	if err := writeOutputs(c, rt, declared, res); err != nil {
 		return err
 	}
 	if code := res.Outcome.ExitCode(); code != exitcode.OK {
@@ -217,7 +231,12 @@ func finish(c *cli.Context, rt *Runtime, rep outcome.Reporter, err error) error 
 
 // writeOutputs writes res's outputs and its outcome into --outputs-dir,
 // masked of every secret.
-func writeOutputs(c *cli.Context, rt *Runtime, res outcome.Result) error {
+func writeOutputs(c *cli.Context, rt *Runtime, declared []string, res outcome.Result) error {
+	for k := range res.Outputs {
+		if !slices.Contains(declared, k) {
+			return exitcode.Failedf("output %q is not one the step declares (%s)", k, strings.Join(declared, ", "))
+		}
+	}
 	dir := c.String(OutputsDirFlag)
 	if dir == "" {
 		return nil
@@ -257,4 +276,47 @@ func (f *fileWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// DescribeArg, as a step's only argument, prints the step's contract (its
+// flags with their environment twins, its outputs, its subcommands) as
+// JSON instead of running it: the WorkflowTemplates are checked against
+// what each binary really defines.
+const DescribeArg = "--describe"
+
+// Contract is what a step accepts and writes.
+type Contract struct {
+	Name     string     `json:"name"`
+	Flags    []FlagSpec `json:"flags"`
+	Outputs  []string   `json:"outputs"`
+	Commands []Contract `json:"commands,omitempty"`
+}
+
+// FlagSpec is one flag of a Contract.
+type FlagSpec struct {
+	Names      []string `json:"names"`
+	Env        []string `json:"env,omitempty"`
+	TakesValue bool     `json:"takesValue"`
+}
+
+// Describe is s's contract, read from its own declarations. `outcome` is
+// an output of every step.
+func Describe(s Step) Contract {
+	c := contract(s.Name, append(append([]cli.Flag{}, s.Flags...), CommonFlags()...), s.Outputs)
+	for _, sub := range s.Commands {
+		c.Commands = append(c.Commands, contract(sub.Name, append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...), sub.Outputs))
+	}
+	return c
+}
+
+func contract(name string, flags []cli.Flag, outs []string) Contract {
+	c := Contract{Name: name, Outputs: append(append([]string{}, outs...), "outcome")}
+	for _, f := range flags {
+		spec := FlagSpec{Names: f.Names()}
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			spec.Env, spec.TakesValue = d.GetEnvVars(), d.TakesValue()
+		}
+		c.Flags = append(c.Flags, spec)
+	}
+	return c
 }

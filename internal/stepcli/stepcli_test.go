@@ -194,8 +194,9 @@ func TestRunResultBecomesLogOutputsAndExitCode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
 			step := Step{
-				Name:  "demo",
-				Flags: []cli.Flag{&cli.StringFlag{Name: OutputsDirFlag}},
+				Name:    "demo",
+				Flags:   []cli.Flag{&cli.StringFlag{Name: OutputsDirFlag}},
+				Outputs: []string{"changed", "reason"},
 				Run: func(_ context.Context, _ *cli.Context, rt *Runtime) (outcome.Reporter, error) {
 					rt.Redactor.Add("tok3n")
 					return tc.rep, tc.err
@@ -248,4 +249,45 @@ func TestCommandsRunLikeTheStep(t *testing.T) {
 	assert.Contains(t, errb.String(), `"msg":"linting with ***"`)
 	assert.True(t, strings.HasSuffix(errb.String(), "demo: 1 finding in ***\n"), errb.String())
 	assert.NotContains(t, errb.String(), "pa55word")
+}
+
+// A Result may only carry the outputs its step declares: a template reads
+// what --describe says, so an undeclared output is a bug, not an output.
+func TestUndeclaredOutputFails(t *testing.T) {
+	dir := t.TempDir()
+	step := Step{
+		Name: "demo", Flags: []cli.Flag{&cli.StringFlag{Name: OutputsDirFlag}}, Outputs: []string{"changed"},
+		Run: func(context.Context, *cli.Context, *Runtime) (outcome.Reporter, error) {
+			return outcome.Result{Outcome: outcome.Updated, Reason: "updated", Outputs: map[string]string{"changed": "true", "comit": "abc"}}, nil
+		},
+	}
+	var out, errb bytes.Buffer
+	code := Main(step, []string{"demo", "--outputs-dir", dir}, &out, &errb)
+	assert.Equal(t, exitcode.Failed, code)
+	assert.Equal(t, "demo: output \"comit\" is not one the step declares (changed)\n", errb.String())
+}
+
+func TestDescribe(t *testing.T) {
+	step := Step{
+		Name: "demo",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "app", Required: true, EnvVars: Env("app")},
+			&cli.BoolFlag{Name: "dry-run", EnvVars: Env("dry-run")},
+		},
+		Outputs:  []string{"changed"},
+		Run:      func(context.Context, *cli.Context, *Runtime) (outcome.Reporter, error) { panic("not run") },
+		Commands: []Command{{Name: "lint", Flags: []cli.Flag{&cli.StringFlag{Name: "sql-dir"}}}},
+	}
+	var out, errb bytes.Buffer
+	require.Equal(t, exitcode.OK, Main(step, []string{"demo", DescribeArg}, &out, &errb), "required flags are not asked for")
+	var got Contract
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	common := []FlagSpec{{Names: []string{"log-format"}, Env: Env("log-format"), TakesValue: true}, {Names: []string{"debug"}, Env: Env("debug")}}
+	assert.Equal(t, Contract{
+		Name: "demo",
+		Flags: append([]FlagSpec{{Names: []string{"app"}, Env: []string{"SLIPWAY_APP"}, TakesValue: true},
+			{Names: []string{"dry-run"}, Env: []string{"SLIPWAY_DRY_RUN"}}}, common...),
+		Outputs:  []string{"changed", "outcome"},
+		Commands: []Contract{{Name: "lint", Flags: append([]FlagSpec{{Names: []string{"sql-dir"}, TakesValue: true}}, common...), Outputs: []string{"outcome"}}},
+	}, got)
 }
