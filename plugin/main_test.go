@@ -2,10 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -13,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,9 +18,10 @@ import (
 	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
+	"github.com/slipway-deploy/slipway/internal/testsupport/sshkey"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 // The test binary doubles as the promoter: with this variable set it runs main.
@@ -63,7 +60,7 @@ func TestBinary(t *testing.T) {
 
 	cmd := exec.Command(os.Args[0], "--addr", addr, "--token-file", tokenFile, "--git-username", gitrepo.User, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg, "SLIPWAY_GIT_TOKEN="+gitrepo.Password)
-	stderr := &syncBuffer{}
+	stderr := &syncbuffer.Buffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer func() { _ = cmd.Process.Kill() }()
@@ -124,33 +121,44 @@ func TestConfigRequired(t *testing.T) {
 	assert.Contains(t, string(out), "--config or --config-yaml is required")
 }
 
-// syncBuffer collects a process's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// An error in a git setting names it the way it was given: the config
+// key when it came from the configuration, the flag when a flag set it.
+func TestGitSettingErrorsNameTheSettingAsGiven(t *testing.T) {
+	example, err := os.ReadFile("promoter.example.yaml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing-token")
+	cfg := strings.Replace(string(example), "  # tokenFile: /var/run/secrets/charts-repo/token", "  tokenFile: "+missing, 1)
+	require.NotEqual(t, string(example), cfg)
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("agent-token"), 0o600))
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		want, not string
+	}{
+		{"config key", nil, "read git.tokenFile: open " + missing, "--git-token-file"},
+		{"flag over the config key", []string{"--git-token-file", missing + "-flag"}, "read --git-token-file: open " + missing + "-flag", "git.tokenFile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], append([]string{"--addr", "127.0.0.1:0", "--token-file", tokenFile}, tc.args...)...)
+			cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, string(out))
+			assert.Equal(t, 2, ee.ExitCode(), string(out))
+			assert.Contains(t, string(out), "promoter: "+tc.want)
+			assert.NotContains(t, string(out), tc.not)
+		})
+	}
 }
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // An ssh:// repo URL with a password: the "listening" line and every other
 // log line show it masked.
 func TestListeningLineMasksTheRepoPassword(t *testing.T) {
 	const password = "ssh-Pw-S3cret-81"
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	require.NoError(t, err)
-	sshPub, err := ssh.NewPublicKey(pub)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	key, knownHosts, tokenFile := filepath.Join(dir, "id"), filepath.Join(dir, "known_hosts"), filepath.Join(dir, "token")
-	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
-	require.NoError(t, os.WriteFile(knownHosts, []byte("127.0.0.1 "+string(ssh.MarshalAuthorizedKey(sshPub))), 0o600))
+	key, knownHosts := sshkey.Files(t, "127.0.0.1")
+	tokenFile := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, os.WriteFile(tokenFile, []byte("agent-token"), 0o600))
 	example, err := os.ReadFile("promoter.example.yaml")
 	require.NoError(t, err)
@@ -160,7 +168,7 @@ func TestListeningLineMasksTheRepoPassword(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "--addr", "127.0.0.1:0", "--token-file", tokenFile, "--log-format", "json",
 		"--ssh-key-file", key, "--known-hosts", knownHosts)
 	cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg)
-	stderr := &syncBuffer{}
+	stderr := &syncbuffer.Buffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer func() { _ = cmd.Process.Kill() }()

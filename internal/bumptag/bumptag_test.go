@@ -11,7 +11,9 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/gitauth"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/release"
 	"github.com/slipway-deploy/slipway/internal/tagfile"
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
@@ -22,76 +24,103 @@ const (
 	prodFrontend    = "charts/app-config/image-tags/production/frontend"
 )
 
-func config(t *testing.T, s *gitrepo.Server) Config {
+func charts(t *testing.T, s *gitrepo.Server) Charts {
 	layout, err := chartsrepo.NewLayout("", "", tagfile.Keys{})
 	require.NoError(t, err)
 	policy, err := release.NewPolicy("")
 	require.NoError(t, err)
-	return Config{Layout: layout, Policy: policy, Writer: gitwriter.New(gitwriter.Options{
+	return Charts{Layout: layout, Policy: policy, Writer: gitwriter.New(gitwriter.Options{
 		URL: s.URL(), Auth: &gogithttp.BasicAuth{Username: gitrepo.User, Password: gitrepo.Password},
 		Backoff: func(int, time.Duration) time.Duration { return time.Millisecond },
 	})}
 }
 
+// request is a Request for app, env and tag, checked the way Run checks them.
+func request(t *testing.T, ch Charts, app, env, tag string) Request {
+	a, err := chartsrepo.ParseApp(app)
+	require.NoError(t, err)
+	e, err := ch.Layout.ParseEnv(env)
+	require.NoError(t, err)
+	g, err := chartsrepo.ParseTag(tag)
+	require.NoError(t, err)
+	return Request{App: a, Env: e, Tag: g}
+}
+
+// runConfig is a bump-tag run against s, as the flags' defaults give it.
+func runConfig(s *gitrepo.Server, c Config) Config {
+	c.Repo, c.Branch, c.Strategy, c.MaxAttempts, c.Timeout = s.URL(), "main", "direct", 10, time.Minute
+	c.Git = gitauth.Options{Token: gitrepo.Password, Username: gitrepo.User}
+	return c
+}
+
 func boolp(b bool) *bool { return &b }
+
+// exitCode is the code a step ends with: the error's, else the outcome's.
+func exitCode(res Result, err error) int {
+	if err != nil {
+		return exitcode.Code(err)
+	}
+	return res.Outcome.ExitCode()
+}
 
 func TestDecisions(t *testing.T) {
 	tests := []struct {
 		name        string
 		file        string // staging/frontend content; "" = missing
-		req         Request
+		req         Config
+		wantOutcome outcome.Outcome
 		wantChanged bool
 		wantFile    string
 		wantReason  string
 		wantCode    int
 		wantSubject string
 	}{
-		{name: "release sets promote true",
-			file: "image_tag: v41\npromote_deployment: true\n", req: Request{Tag: "v42"},
+		{name: "release sets promote true", wantOutcome: outcome.Updated,
+			file: "image_tag: v41\npromote_deployment: true\n", req: Config{Tag: "v42"},
 			wantChanged: true, wantFile: "image_tag: v42\npromote_deployment: true\n", wantReason: "updated",
 			wantSubject: "Update frontend image tag to v42 for staging"},
-		{name: "branch deploy sets promote false",
-			file: "image_tag: v41\npromote_deployment: true\n", req: Request{Tag: "0123456789abcdef0123456789abcdef01234567"},
+		{name: "branch deploy sets promote false", wantOutcome: outcome.Updated,
+			file: "image_tag: v41\npromote_deployment: true\n", req: Config{Tag: "0123456789abcdef0123456789abcdef01234567"},
 			wantChanged: true, wantFile: "image_tag: 0123456789abcdef0123456789abcdef01234567\npromote_deployment: false\n", wantReason: "updated"},
-		{name: "explicit promote false on a release",
-			file: "image_tag: v41\n", req: Request{Tag: "v42", Promote: boolp(false)},
+		{name: "explicit promote false on a release", wantOutcome: outcome.Updated,
+			file: "image_tag: v41\n", req: Config{Tag: "v42", PromoteDeployment: "false"},
 			wantChanged: true, wantFile: "image_tag: v42\npromote_deployment: false\n"},
-		{name: "already there",
-			file: "image_tag: v42\npromote_deployment: true\n", req: Request{Tag: "v42"},
+		{name: "already there", wantOutcome: outcome.AlreadyThere,
+			file: "image_tag: v42\npromote_deployment: true\n", req: Config{Tag: "v42"},
 			wantFile: "image_tag: v42\npromote_deployment: true\n", wantReason: "already at v42"},
-		{name: "same tag, flag differs: flag updated",
-			file: "image_tag: v42\npromote_deployment: false\n", req: Request{Tag: "v42"},
+		{name: "same tag, flag differs: flag updated", wantOutcome: outcome.Updated,
+			file: "image_tag: v42\npromote_deployment: false\n", req: Config{Tag: "v42"},
 			wantChanged: true, wantFile: "image_tag: v42\npromote_deployment: true\n"},
-		{name: "downgrade refused",
-			file: "image_tag: v42\npromote_deployment: true\n", req: Request{Tag: "v41"},
+		{name: "downgrade refused", wantOutcome: outcome.NewerPresent,
+			file: "image_tag: v42\npromote_deployment: true\n", req: Config{Tag: "v41"},
 			wantFile: "image_tag: v42\npromote_deployment: true\n", wantReason: "refused downgrade: staging runs v42, newer than v41"},
-		{name: "v9 after v10 is a downgrade",
-			file: "image_tag: v10\n", req: Request{Tag: "v9"},
+		{name: "v9 after v10 is a downgrade", wantOutcome: outcome.NewerPresent,
+			file: "image_tag: v10\n", req: Config{Tag: "v9"},
 			wantFile: "image_tag: v10\n", wantReason: "refused downgrade"},
-		{name: "rollback allowed and recorded",
-			file: "image_tag: v42\npromote_deployment: true\n", req: Request{Tag: "v41", AllowDowngrade: true},
+		{name: "rollback allowed and recorded", wantOutcome: outcome.RolledBack,
+			file: "image_tag: v42\npromote_deployment: true\n", req: Config{Tag: "v41", AllowDowngrade: true},
 			wantChanged: true, wantFile: "image_tag: v41\npromote_deployment: true\n", wantReason: "rolled back from v42",
 			wantSubject: "Roll back frontend image tag to v41 for staging"},
-		{name: "a release over a branch deploy is no downgrade",
-			file: "image_tag: 0123456789abcdef0123456789abcdef01234567\n", req: Request{Tag: "v1"},
+		{name: "a release over a branch deploy is no downgrade", wantOutcome: outcome.Updated,
+			file: "image_tag: 0123456789abcdef0123456789abcdef01234567\n", req: Config{Tag: "v1"},
 			wantChanged: true, wantFile: "image_tag: v1\npromote_deployment: true\n"},
-		{name: "compare-and-swap holds",
-			file: "image_tag: v41\n", req: Request{Tag: "v42", ExpectCurrent: "v41"},
+		{name: "compare-and-swap holds", wantOutcome: outcome.Updated,
+			file: "image_tag: v41\n", req: Config{Tag: "v42", ExpectCurrent: "v41"},
 			wantChanged: true, wantFile: "image_tag: v42\npromote_deployment: true\n"},
-		{name: "compare-and-swap fails",
-			file: "image_tag: v40\n", req: Request{Tag: "v42", ExpectCurrent: "v41"},
+		{name: "compare-and-swap fails", wantOutcome: outcome.ExpectationFailed,
+			file: "image_tag: v40\n", req: Config{Tag: "v42", ExpectCurrent: "v41"},
 			wantFile: "image_tag: v40\n", wantCode: exitcode.Held},
-		{name: "compare-and-swap after success is a no-op",
-			file: "image_tag: v42\npromote_deployment: true\n", req: Request{Tag: "v42", ExpectCurrent: "v41"},
+		{name: "compare-and-swap after success is a no-op", wantOutcome: outcome.AlreadyThere,
+			file: "image_tag: v42\npromote_deployment: true\n", req: Config{Tag: "v42", ExpectCurrent: "v41"},
 			wantFile: "image_tag: v42\npromote_deployment: true\n", wantReason: "already at v42"},
-		{name: "missing file",
-			req: Request{Tag: "v1"}, wantCode: exitcode.Invalid},
-		{name: "missing file with create",
-			req: Request{Tag: "v1", Create: true}, wantChanged: true, wantFile: "image_tag: v1\npromote_deployment: true\n"},
-		{name: "malformed file",
-			file: "image_tag: [v1\n", req: Request{Tag: "v2"}, wantFile: "image_tag: [v1\n", wantCode: exitcode.Invalid},
-		{name: "custom message",
-			file: "image_tag: v1\n", req: Request{Tag: "v2", Message: "Deploy {{.Tag}} (was {{.PreviousTag}})"},
+		{name: "missing file", wantOutcome: outcome.Failed,
+			req: Config{Tag: "v1"}, wantCode: exitcode.Invalid},
+		{name: "missing file with create", wantOutcome: outcome.Updated,
+			req: Config{Tag: "v1", Create: true}, wantChanged: true, wantFile: "image_tag: v1\npromote_deployment: true\n"},
+		{name: "malformed file", wantOutcome: outcome.Failed,
+			file: "image_tag: [v1\n", req: Config{Tag: "v2"}, wantFile: "image_tag: [v1\n", wantCode: exitcode.Invalid},
+		{name: "custom message", wantOutcome: outcome.Updated,
+			file: "image_tag: v1\n", req: Config{Tag: "v2", Message: "Deploy {{.Tag}} (was {{.PreviousTag}})"},
 			wantChanged: true, wantFile: "image_tag: v2\npromote_deployment: true\n", wantSubject: "Deploy v2 (was v1)"},
 	}
 	for _, tt := range tests {
@@ -103,10 +132,11 @@ func TestDecisions(t *testing.T) {
 			}
 			s := gitrepo.New(t, files)
 			head := s.Head()
-			req := tt.req
-			req.App, req.Env = "frontend", "staging"
-			res, err := Run(context.Background(), config(t, s), req)
-			assert.Equal(t, tt.wantCode, exitcode.Code(err), "%v", err)
+			cfg := runConfig(s, tt.req)
+			cfg.App, cfg.Env = "frontend", "staging"
+			res, err := Run(context.Background(), cfg)
+			assert.Equal(t, tt.wantCode, exitCode(res, err), "%v", err)
+			assert.Equal(t, tt.wantOutcome, res.Outcome)
 			assert.Equal(t, tt.wantChanged, res.Changed)
 			got, _ := s.Read(stagingFrontend)
 			assert.Equal(t, tt.wantFile, got)
@@ -133,8 +163,13 @@ func TestDecisions(t *testing.T) {
 
 func TestTrailers(t *testing.T) {
 	s := gitrepo.New(t, map[string]string{stagingFrontend: "image_tag: v1\n"})
-	_, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v2",
-		Workflow: "5f0e-uid", SourceEnv: "integration"})
+	ch := charts(t, s)
+	req := request(t, ch, "frontend", "staging", "v2")
+	req.Workflow = "5f0e-uid"
+	var err error
+	req.SourceEnv, err = ch.Layout.ParseEnv("integration")
+	require.NoError(t, err)
+	_, err = Write(context.Background(), ch, req)
 	require.NoError(t, err)
 	assert.Equal(t, "Update frontend image tag to v2 for staging\n\n"+
 		"Slipway-App: frontend\nSlipway-Env: staging\nSlipway-Tag: v2\nSlipway-Previous-Tag: v1\n"+
@@ -144,22 +179,26 @@ func TestTrailers(t *testing.T) {
 }
 
 func TestInvalidBeforeNetwork(t *testing.T) {
-	layout, err := chartsrepo.NewLayout("", "", tagfile.Keys{})
-	require.NoError(t, err)
-	policy, _ := release.NewPolicy("")
-	// A writer pointing nowhere: validation must fail before it is used.
-	cfg := Config{Layout: layout, Policy: policy, Writer: gitwriter.New(gitwriter.Options{URL: "http://127.0.0.1:1/none"})}
-	for _, req := range []Request{
-		{App: "../etc", Env: "staging", Tag: "v1"},
-		{App: "frontend", Env: "preview", Tag: "v1"},
-		{App: "frontend", Env: "staging", Tag: "v 1"},
-		{App: "frontend", Env: "staging", Tag: "v1\n"},
-		{App: "frontend", Env: "staging", Tag: "v1", ExpectCurrent: "a b"},
-		{App: "frontend", Env: "staging", Tag: "v1", Message: "{{.Nope}}"},
-		{App: "frontend", Env: "staging", Tag: "v1", SourceEnv: "nowhere"},
+	// A remote pointing nowhere: validation must fail before it is used.
+	base := Config{Repo: "http://127.0.0.1:1/none", Branch: "main", Strategy: "direct", MaxAttempts: 10, Timeout: time.Minute}
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.App, c.Env, c.Tag = "../etc", "staging", "v1" },
+		func(c *Config) { c.App, c.Env, c.Tag = "frontend", "preview", "v1" },
+		func(c *Config) { c.App, c.Env, c.Tag = "frontend", "staging", "v 1" },
+		func(c *Config) { c.App, c.Env, c.Tag = "frontend", "staging", "v1\n" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.ExpectCurrent = "frontend", "staging", "v1", "a b" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.Message = "frontend", "staging", "v1", "{{.Nope}}" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.PromoteDeployment = "frontend", "staging", "v1", "maybe" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.Strategy = "frontend", "staging", "v1", "merge" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.MaxAttempts = "frontend", "staging", "v1", 0 },
+		func(c *Config) { c.App, c.Env, c.Tag, c.Environments = "frontend", "staging", "v1", "a,,b" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.ReleasePattern = "frontend", "staging", "v1", "v[" },
+		func(c *Config) { c.App, c.Env, c.Tag, c.Repo = "frontend", "staging", "v1", "ftp://x/y" },
 	} {
-		_, err := Run(context.Background(), cfg, req)
-		assert.Equal(t, exitcode.Invalid, exitcode.Code(err), "%+v: %v", req, err)
+		cfg := base
+		mod(&cfg)
+		_, err := Run(context.Background(), cfg)
+		assert.Equal(t, exitcode.Invalid, exitcode.Code(err), "%+v: %v", cfg, err)
 	}
 }
 
@@ -175,18 +214,22 @@ func TestGateDecidesAtEveryAttemptsHead(t *testing.T) {
 touch "$GIT_DIR/raced"
 env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 	var heads []string
-	gate := func(at gitwriter.Current) (bool, string, error) {
+	gate := func(at gitwriter.Current, _ *tagfile.File) (outcome.Outcome, string, error) {
 		heads = append(heads, at.Head)
 		stop, err := at.Read(flag)
 		if err != nil || stop.Exists {
-			return false, "stopped by " + flag, err
+			return outcome.NotPromotable, "stopped by " + flag, err
 		}
-		return true, "", nil
+		return outcome.Promoted, "promoted", nil
 	}
-	res, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: gate})
+	ch := charts(t, s)
+	req := request(t, ch, "frontend", "staging", "v42")
+	req.Gate = gate
+	res, err := Write(context.Background(), ch, req)
 	require.NoError(t, err)
 	assert.False(t, res.Changed)
 	assert.Equal(t, "stopped by "+flag, res.Reason)
+	assert.Equal(t, outcome.NotPromotable, res.Outcome, "the gate's outcome is the result's")
 	require.Len(t, heads, 2)
 	assert.Equal(t, next, heads[1], "asked again at the head that moved")
 	assert.Equal(t, next, s.Head(), "nothing pushed on top")
@@ -198,16 +241,27 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 // did), but an edit that would change nothing is still no commit.
 func TestGateReplacesBumptagsRules(t *testing.T) {
 	s := gitrepo.New(t, map[string]string{stagingFrontend: "image_tag: v43\npromote_deployment: true\n"})
-	yes := func(gitwriter.Current) (bool, string, error) { return true, "", nil }
-	res, err := Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: yes,
-		Promote: boolp(true), Message: "Roll {{.Tag}}"})
+	yes := func(gitwriter.Current, *tagfile.File) (outcome.Outcome, string, error) {
+		return outcome.Promoted, "promoted", nil
+	}
+	ch := charts(t, s)
+	req := request(t, ch, "frontend", "staging", "v42")
+	req.Gate, req.Promote = yes, boolp(true)
+	var err error
+	req.Message, err = ParseMessage("Roll {{.Tag}}")
+	require.NoError(t, err)
+	res, err := Write(context.Background(), ch, req)
 	require.NoError(t, err)
 	assert.True(t, res.Changed, "the gate allowed it: no downgrade refusal")
+	assert.Equal(t, outcome.Promoted, res.Outcome)
+	assert.Equal(t, "promoted", res.Reason)
 	head := s.Head()
-	res, err = Run(context.Background(), config(t, s), Request{App: "frontend", Env: "staging", Tag: "v42", Gate: yes, Promote: boolp(true)})
+	req.Message = nil
+	res, err = Write(context.Background(), ch, req)
 	require.NoError(t, err)
 	assert.False(t, res.Changed)
 	assert.Equal(t, "already at v42", res.Reason)
+	assert.Equal(t, outcome.AlreadyThere, res.Outcome)
 	assert.Equal(t, head, s.Head())
 	assert.Empty(t, s.EmptyCommits())
 }

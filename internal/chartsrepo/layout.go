@@ -1,6 +1,8 @@
 // Package chartsrepo describes the charts repo: where each environment's tag
 // file for an app lives, the chain of environments, and the rules names must
-// follow before anything touches the network.
+// follow before anything touches the network. App, Env and Tag are names
+// that passed those rules (names.go): checked once where they come in, and
+// taken as they are by every package after that.
 package chartsrepo
 
 import (
@@ -75,18 +77,19 @@ func NewLayout(pathTemplate, chain string, keys tagfile.Keys) (*Layout, error) {
 // Chain returns the environments in promotion order.
 func (l *Layout) Chain() []string { return append([]string(nil), l.chain...) }
 
-// Next returns the environment after env, or "" for the last one.
-func (l *Layout) Next(env string) string {
+// Next returns the environment after env; ok is false for the last one.
+func (l *Layout) Next(env Env) (next Env, ok bool) {
 	for i, e := range l.chain {
-		if e == env && i+1 < len(l.chain) {
-			return l.chain[i+1]
+		if e == env.s && i+1 < len(l.chain) {
+			return Env{name{l.chain[i+1]}}, true
 		}
 	}
-	return ""
+	return Env{}, false
 }
 
 // ValidateApp checks an app name. It is the one app-name rule: every step
-// that takes --app (bump-tag, precompile-assets, the promoter) calls it.
+// that takes --app (bump-tag, precompile-assets, the promoter) applies it,
+// directly or through ParseApp.
 func ValidateApp(app string) error {
 	if !nameRE.MatchString(app) || len(app) > MaxAppLen {
 		return fmt.Errorf("app %q is not a valid name: use at most %d lower-case letters, digits and '-', starting with a letter or digit", app, MaxAppLen)
@@ -130,17 +133,12 @@ func (l *Layout) ValidateEnv(env string) error {
 	return fmt.Errorf("environment %q is not in the chain %s", env, strings.Join(l.chain, " -> "))
 }
 
-// TagFile returns the repo-relative path of env's tag file for app, after
-// validating both names; the path never leaves the repo.
-func (l *Layout) TagFile(env, app string) (string, error) {
-	if err := ValidateApp(app); err != nil {
-		return "", err
-	}
-	if err := l.ValidateEnv(env); err != nil {
-		return "", err
-	}
+// TagFile returns the repo-relative path of env's tag file for app. The
+// names are valid by their types; what is checked here is the path the
+// template renders, which must stay inside the repo.
+func (l *Layout) TagFile(env Env, app App) (string, error) {
 	var buf bytes.Buffer
-	if err := l.pathTmpl.Execute(&buf, struct{ Env, App string }{env, app}); err != nil {
+	if err := l.pathTmpl.Execute(&buf, struct{ Env, App string }{env.s, app.s}); err != nil {
 		return "", fmt.Errorf("path template: %w", err)
 	}
 	p := buf.String()

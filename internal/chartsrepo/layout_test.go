@@ -1,6 +1,7 @@
 package chartsrepo
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -25,7 +26,7 @@ func TestTagFile(t *testing.T) {
 		{"../x", "frontend", "", "not a valid name"},
 	}
 	for _, tt := range tests {
-		got, err := l.TagFile(tt.env, tt.app)
+		got, err := tagFile(l, tt.env, tt.app)
 		if tt.err != "" {
 			assert.ErrorContains(t, err, tt.err)
 			continue
@@ -33,8 +34,29 @@ func TestTagFile(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tt.want, got)
 	}
-	assert.Equal(t, "staging", l.Next("integration"))
-	assert.Equal(t, "", l.Next("production"))
+	integration, err := l.ParseEnv("integration")
+	require.NoError(t, err)
+	next, ok := l.Next(integration)
+	assert.True(t, ok)
+	assert.Equal(t, "staging", next.String())
+	production, err := l.ParseEnv("production")
+	require.NoError(t, err)
+	next, ok = l.Next(production)
+	assert.False(t, ok)
+	assert.Equal(t, "", next.String())
+}
+
+// tagFile parses the names the way every edge does, then asks for the path.
+func tagFile(l *Layout, env, app string) (string, error) {
+	a, err := ParseApp(app)
+	if err != nil {
+		return "", err
+	}
+	e, err := l.ParseEnv(env)
+	if err != nil {
+		return "", err
+	}
+	return l.TagFile(e, a)
 }
 
 func TestTemplatesThatLeaveTheRepo(t *testing.T) {
@@ -49,7 +71,7 @@ func TestTemplatesThatLeaveTheRepo(t *testing.T) {
 	} {
 		l, err := NewLayout(tmpl, "", tagfile.Keys{})
 		require.NoError(t, err, tmpl)
-		_, err = l.TagFile("staging", "frontend")
+		_, err = tagFile(l, "staging", "frontend")
 		assert.ErrorContains(t, err, want, tmpl)
 	}
 	_, err := NewLayout("{{", "", tagfile.Keys{})
@@ -99,4 +121,35 @@ func TestValidateApp(t *testing.T) {
 			assert.ErrorContains(t, err, "is not a valid name", tc.app)
 		}
 	}
+}
+
+// A name is checked once, by its Parse function: the same rule and the same
+// error as the Validate function, and the value keeps the name as given.
+func TestParseNames(t *testing.T) {
+	l, err := NewLayout("", "", tagfile.Keys{})
+	require.NoError(t, err)
+	app, err := ParseApp("frontend")
+	require.NoError(t, err)
+	assert.Equal(t, "frontend", app.String())
+	_, err = ParseApp("../etc")
+	assert.EqualError(t, err, ValidateApp("../etc").Error())
+
+	env, err := l.ParseEnv("staging")
+	require.NoError(t, err)
+	assert.Equal(t, "staging", env.String())
+	assert.False(t, env.IsZero())
+	assert.True(t, Env{}.IsZero())
+	_, err = l.ParseEnv("preview")
+	assert.EqualError(t, err, l.ValidateEnv("preview").Error())
+
+	tag, err := ParseTag("v42")
+	require.NoError(t, err)
+	assert.Equal(t, "v42", tag.String())
+	assert.True(t, Tag{}.IsZero())
+	_, err = ParseTag("v1..2")
+	assert.EqualError(t, err, ValidateTag("v1..2").Error())
+
+	text, err := json.Marshal(map[string]any{"app": app, "env": env, "tag": tag})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"app":"frontend","env":"staging","tag":"v42"}`, string(text), "logs and JSON show the name")
 }

@@ -1,9 +1,6 @@
 package gitauth
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,7 +8,11 @@ import (
 	gogithttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/ssh"
+	"github.com/urfave/cli/v2"
+
+	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/redact"
+	"github.com/slipway-deploy/slipway/internal/testsupport/sshkey"
 )
 
 func TestResolve(t *testing.T) {
@@ -68,27 +69,10 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// sshFiles writes a fresh ed25519 key and a known_hosts file for it.
-func sshFiles(t testing.TB) (key, knownHosts string) {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	require.NoError(t, err)
-	sshPub, err := ssh.NewPublicKey(pub)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	key = filepath.Join(dir, "id_ed25519")
-	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
-	knownHosts = filepath.Join(dir, "known_hosts")
-	require.NoError(t, os.WriteFile(knownHosts, []byte("git.example.invalid "+string(ssh.MarshalAuthorizedKey(sshPub))), 0o600))
-	return key, knownHosts
-}
-
 // A password in --repo never reaches an error, the display name or the URL
 // go-git is given, whatever form the URL takes.
 func TestPasswordInRepoNeverPrinted(t *testing.T) {
-	key, knownHosts := sshFiles(t)
+	key, knownHosts := sshkey.Files(t, "git.example.invalid")
 	withSSH := Options{SSHKeyFile: key, KnownHosts: knownHosts}
 	for _, tc := range []struct {
 		name, repo, password string
@@ -135,7 +119,7 @@ func FuzzPasswordNeverInError(f *testing.F) {
 		f.Add("ssh", seed)
 		f.Add("ftp", seed)
 	}
-	key, knownHosts := sshFiles(f)
+	key, knownHosts := sshkey.Files(f, "git.example.invalid")
 	f.Fuzz(func(t *testing.T, scheme, password string) {
 		const marker = "Zq9S3cretMark"
 		password += marker
@@ -148,4 +132,96 @@ func FuzzPasswordNeverInError(f *testing.F) {
 		require.NotContains(t, r.Display, marker)
 		require.NotContains(t, r.URL, marker)
 	})
+}
+
+// configNames are the promoter's config keys, as promoterserver names them.
+var configNames = Names{Repo: "repo.url", TokenFile: "git.tokenFile", Username: "git.username",
+	SSHKeyFile: "git.sshKeyFile", KnownHosts: "git.knownHosts"}
+
+// Errors name each setting as the user gave it: the flag by default (a
+// step), the config key when Names say so (the promoter).
+func TestErrorsNameTheSettingAsGiven(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		name     string
+		repo     string
+		o        Options
+		flag, as string
+	}{
+		{"no repo", "", Options{}, "--repo is required", "repo.url is required"},
+		{"token file", "https://x/y", Options{TokenFile: missing}, "read --git-token-file: ", "read git.tokenFile: "},
+		{"known hosts", "ssh://git@x/y.git", Options{SSHKeyFile: missing}, "needs --known-hosts", "needs git.knownHosts"},
+		{"ssh key", "ssh://git@x/y.git", Options{KnownHosts: missing}, "needs --ssh-key-file", "needs git.sshKeyFile"},
+		{"unreadable ssh key", "ssh://git@x/y.git", Options{KnownHosts: missing, SSHKeyFile: missing}, "read --ssh-key-file " + missing, "read git.sshKeyFile " + missing},
+		{"scheme", "ftp://x/y", Options{}, "--repo ftp://x/y: scheme", "repo.url ftp://x/y: scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Resolve(tc.repo, tc.o)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.flag)
+			tc.o.Names = configNames
+			_, err = Resolve(tc.repo, tc.o)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.as)
+			assert.NotContains(t, err.Error(), "--", "a config setting is not called a flag")
+		})
+	}
+}
+
+// flagsOf runs a command with the auth flags and returns FromFlags' reading.
+func flagsOf(t *testing.T, args ...string) Options {
+	t.Helper()
+	var got Options
+	app := &cli.App{Name: "x", Flags: Flags(), Action: func(c *cli.Context) error { got = FromFlags(c); return nil }}
+	require.NoError(t, app.Run(append([]string{"x"}, args...)))
+	return got
+}
+
+// The promoter's config holds its git settings; a flag the user set wins
+// (and is what an error names), a flag left at its default does not.
+func TestFlagsOverConfig(t *testing.T) {
+	for _, v := range []string{"SLIPWAY_GIT_TOKEN_FILE", "SLIPWAY_GIT_USERNAME", "SLIPWAY_SSH_KEY_FILE", "SLIPWAY_KNOWN_HOSTS"} {
+		t.Setenv(v, "") // restored after the test
+		require.NoError(t, os.Unsetenv(v))
+	}
+	t.Setenv(TokenEnv, "env-tok")
+	config := Options{TokenFile: "/etc/config-token", SSHKeyFile: "/etc/config-key", Names: configNames}
+
+	none := flagsOf(t)
+	assert.Equal(t, Options{Token: "env-tok", Username: DefaultUsername}, none, "defaults, no name given")
+	got := none.Over(config)
+	assert.Equal(t, Options{Token: "env-tok", TokenFile: "/etc/config-token", Username: DefaultUsername, SSHKeyFile: "/etc/config-key",
+		Names: configNames}, got, "the config holds; the user name defaults to the flag's")
+
+	got = flagsOf(t, "--git-token-file", "/run/flag-token", "--git-username", "bot").Over(config)
+	assert.Equal(t, "/run/flag-token", got.TokenFile)
+	assert.Equal(t, "--git-token-file", got.Names.TokenFile)
+	assert.Equal(t, "bot", got.Username)
+	assert.Equal(t, "/etc/config-key", got.SSHKeyFile)
+	assert.Equal(t, "git.sshKeyFile", got.Names.SSHKeyFile)
+	_, err := Resolve("https://x/y", got)
+	assert.ErrorContains(t, err, "read --git-token-file: ", "the flag the user gave is named")
+	_, err = Resolve("https://x/y", none.Over(config))
+	assert.ErrorContains(t, err, "read git.tokenFile: ", "the config key the user gave is named")
+
+	t.Setenv("SLIPWAY_KNOWN_HOSTS", "/run/known")
+	got = flagsOf(t).Over(config)
+	assert.Equal(t, "/run/known", got.KnownHosts, "an environment twin counts as given")
+	assert.Equal(t, "--known-hosts", got.Names.KnownHosts)
+}
+
+// Open registers the token before anything can fail, and the secrets it
+// read; its errors are invalid input.
+func TestOpen(t *testing.T) {
+	red := &redact.Redactor{}
+	r, err := Open("https://ci:url-S3cret@example.invalid/charts.git", Options{Token: "env-S3cret"}, red)
+	require.NoError(t, err)
+	assert.Equal(t, "https://example.invalid/charts.git", r.Display)
+	assert.Equal(t, "*** and ***", red.String("env-S3cret and url-S3cret"))
+
+	red = &redact.Redactor{}
+	_, err = Open("ftp://x/y", Options{Token: "tok-S3cret"}, red)
+	assert.Equal(t, exitcode.Invalid, exitcode.Code(err))
+	assert.Equal(t, "***", red.String("tok-S3cret"))
 }

@@ -99,10 +99,16 @@ func (c Current) Read(path string) (Current, error) {
 }
 
 // History calls visit with path's versions on the first-parent line that
-// ends at c's head, newest first (see FileHistory), so that what it finds
-// holds for exactly that head. It fetches the last depth commits (default
-// 500) once per Write, and again only when an attempt's head is not among
-// them (the branch moved).
+// ends at c's head, newest first, until visit returns false or the fetched
+// history ends, so that what it finds holds for exactly that head.
+// Consecutive commits that did not touch path are skipped: visit sees the
+// commit that last set each version (within the fetched depth; when the
+// oldest fetched commit still holds a version, that commit is what visit
+// sees, so callers get a time no earlier than the real one). The history
+// lives in a store of its own (the writer's depth-1 store is left as it
+// is): the last depth commits (default 500), fetched once per Write or
+// Read, and again only when an attempt's head is not among them (the
+// branch moved).
 func (c Current) History(ctx context.Context, path string, depth int, visit func(Revision) bool) error {
 	if c.at == nil {
 		return fmt.Errorf("history of %s: %w", path, ErrNoHead)
@@ -143,7 +149,6 @@ type Result struct {
 type Writer struct {
 	o    Options
 	repo *git.Repository
-	head plumbing.Hash
 }
 
 // New returns a Writer; nothing touches the network until Write or Read.
@@ -193,22 +198,19 @@ func (w *Writer) remoteRef() plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", w.o.Branch)
 }
 
-// fetch brings the branch head into the in-memory store: a depth-1 fetch,
-// which after the first one transfers only what moved.
-func (w *Writer) fetch(ctx context.Context) error {
-	if w.repo == nil {
-		repo, err := w.newStore()
-		if err != nil {
-			return err
-		}
-		w.repo = repo
-	}
-	head, err := w.fetchInto(ctx, w.repo, 1, "fetch")
+// fetch brings the branch head into the in-memory store (a depth-1 fetch,
+// which after the first one transfers only what moved) and returns it, for
+// reading files at it; hist is where History reads.
+func (w *Writer) fetch(ctx context.Context, hist *history) (*snapshot, error) {
+	head, err := w.fetchInto(ctx, &w.repo, 1, "fetch")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w.head = head
-	return nil
+	commit, err := w.repo.CommitObject(head)
+	if err != nil {
+		return nil, fmt.Errorf("read head %s: %w", head, err)
+	}
+	return &snapshot{commit: commit, hist: hist}, nil
 }
 
 // newStore returns an empty in-memory repository with the remote "origin".
@@ -223,9 +225,17 @@ func (w *Writer) newStore() (*git.Repository, error) {
 	return repo, nil
 }
 
-// fetchInto fetches the last depth commits of the branch into repo and
-// returns the branch head.
-func (w *Writer) fetchInto(ctx context.Context, repo *git.Repository, depth int, what string) (plumbing.Hash, error) {
+// fetchInto fetches the last depth commits of the branch into *store (a
+// new in-memory repository the first time) and returns the branch head.
+func (w *Writer) fetchInto(ctx context.Context, store **git.Repository, depth int, what string) (plumbing.Hash, error) {
+	if *store == nil {
+		repo, err := w.newStore()
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		*store = repo
+	}
+	repo := *store
 	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:%s", w.o.Branch, w.remoteRef()))
 	err := w.withNetworkRetry(ctx, what, func() error {
 		err := repo.FetchContext(ctx, &git.FetchOptions{
@@ -297,15 +307,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// snapshot returns the fetched head, for reading files at it.
-func (w *Writer) snapshot(hist *history) (*snapshot, error) {
-	commit, err := w.repo.CommitObject(w.head)
-	if err != nil {
-		return nil, fmt.Errorf("read head %s: %w", w.head, err)
-	}
-	return &snapshot{commit: commit, hist: hist}, nil
-}
-
 // read returns path's content at the snapshot's head.
 func (s *snapshot) read(path string) (Current, error) {
 	cur := Current{Head: s.commit.Hash.String(), at: s}
@@ -328,12 +329,10 @@ func (s *snapshot) read(path string) (Current, error) {
 	return cur, nil
 }
 
-// Read fetches the branch and returns path's current content.
+// Read fetches the branch and returns path's current content; the
+// Current reads other files, and the history, at that same head.
 func (w *Writer) Read(ctx context.Context, path string) (Current, error) {
-	if err := w.fetch(ctx); err != nil {
-		return Current{}, err
-	}
-	at, err := w.snapshot(&history{w: w})
+	at, err := w.fetch(ctx, &history{w: w})
 	if err != nil {
 		return Current{}, err
 	}
@@ -368,10 +367,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		started := time.Now()
-		if err := w.fetch(ctx); err != nil {
-			return res, err
-		}
-		at, err := w.snapshot(hist)
+		at, err := w.fetch(ctx, hist)
 		if err != nil {
 			return res, err
 		}

@@ -1,13 +1,11 @@
 package gitwriter
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 const tagPath = "charts/app-config/image-tags/staging/frontend"
@@ -33,20 +32,7 @@ func seed() map[string]string {
 	}
 }
 
-// syncBuffer is a log sink safe for the writer's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func newWriter(url string, logs *syncBuffer, mod func(*Options)) *Writer {
+func newWriter(url string, logs *syncbuffer.Buffer, mod func(*Options)) *Writer {
 	o := Options{URL: url, Auth: goodAuth, Backoff: func(int, time.Duration) time.Duration { return time.Millisecond }}
 	if logs != nil {
 		o.Log = slog.New(slog.NewTextHandler(logs, nil))
@@ -171,7 +157,7 @@ env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
 			if tt.deeper {
 				s.Commit("second", map[string]string{"README.md": "charts, again\n"})
 			}
-			logs := &syncBuffer{}
+			logs := &syncbuffer.Buffer{}
 			w := newWriter(s.URL(), logs, nil)
 			calls := 0
 			res, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
@@ -276,7 +262,7 @@ func TestBranchStrategyDeletesOnlyItsOwnWorkBranch(t *testing.T) {
 done
 exit 0
 `)
-		logs := &syncBuffer{}
+		logs := &syncbuffer.Buffer{}
 		res, err := newWriter(s.URL(), logs, func(o *Options) { o.Strategy = Branch }).
 			Write(context.Background(), tagPath, work, setTo("image_tag: v2\n", "Update"), false)
 		require.NoError(t, err, logs.String())
@@ -297,7 +283,7 @@ exit 0
 done
 exit 0
 `)
-		logs := &syncBuffer{}
+		logs := &syncbuffer.Buffer{}
 		res, err := newWriter(s.URL(), logs, func(o *Options) { o.Strategy = Branch }).
 			Write(context.Background(), tagPath, work, setTo("image_tag: v2\n", "Update"), false)
 		require.NoError(t, err, logs.String())

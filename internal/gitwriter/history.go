@@ -12,25 +12,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// ReadFiles fetches the branch once and returns each path's content at the
-// same head, so that decisions about several files see one state.
-func (w *Writer) ReadFiles(ctx context.Context, paths ...string) ([]Current, error) {
-	if err := w.fetch(ctx); err != nil {
-		return nil, err
-	}
-	at, err := w.snapshot(&history{w: w})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Current, len(paths))
-	for i, p := range paths {
-		if out[i], err = at.read(p); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 // Revision is one version of a file in its history.
 type Revision struct {
 	Commit  string
@@ -47,23 +28,6 @@ var ErrHeadNotInHistory = errors.New("head not in the fetched history")
 // DefaultHistoryDepth is how many commits a history walk fetches by default.
 const DefaultHistoryDepth = 500
 
-// FileHistory fetches the last depth commits of the branch into a separate
-// in-memory store (the writer's depth-1 store is left as it is) and calls
-// visit with path's content at each commit on the first-parent line, newest
-// first, until visit returns false or the fetched history ends. Consecutive
-// commits that did not touch path are skipped: visit sees the commit that
-// last set each version (within the fetched depth; when the oldest fetched
-// commit still holds a version, that commit is what visit sees, so callers
-// get a time no earlier than the real one).
-func (w *Writer) FileHistory(ctx context.Context, path string, depth int, visit func(Revision) bool) error {
-	h := &history{w: w}
-	start, err := h.at(ctx, plumbing.ZeroHash, depth)
-	if err != nil {
-		return err
-	}
-	return walk(ctx, h.repo, start, path, visit)
-}
-
 // history is a store of the branch's last commits, separate from the
 // writer's depth-1 store.
 type history struct {
@@ -72,30 +36,18 @@ type history struct {
 }
 
 // at returns the commit head from the store, fetching the branch's last
-// depth commits when head is not there yet; a zero head means the fetched
-// branch head.
+// depth commits when head is not there yet.
 func (h *history) at(ctx context.Context, head plumbing.Hash, depth int) (*object.Commit, error) {
 	if depth <= 0 {
 		depth = DefaultHistoryDepth
 	}
-	if h.repo != nil && !head.IsZero() {
+	if h.repo != nil {
 		if c, err := h.repo.CommitObject(head); err == nil {
 			return c, nil
 		}
 	}
-	if h.repo == nil {
-		repo, err := h.w.newStore()
-		if err != nil {
-			return nil, err
-		}
-		h.repo = repo
-	}
-	tip, err := h.w.fetchInto(ctx, h.repo, depth, "fetch history of")
-	if err != nil {
+	if _, err := h.w.fetchInto(ctx, &h.repo, depth, "fetch history of"); err != nil {
 		return nil, err
-	}
-	if head.IsZero() {
-		head = tip
 	}
 	c, err := h.repo.CommitObject(head)
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
-func TestFileHistory(t *testing.T) {
+// History from the head a Read fetched: each version with the commit that
+// set it, within the depth.
+func TestHistory(t *testing.T) {
 	srv := gitrepo.New(t, seed())
 	c0 := srv.Head()
 	srv.Commit("router", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
@@ -24,8 +26,9 @@ func TestFileHistory(t *testing.T) {
 	type seen struct{ commit, content string }
 	history := func(depth int, stopAfter int) []seen {
 		var out []seen
-		w := newWriter(srv.URL(), nil, nil)
-		err := w.FileHistory(context.Background(), tagPath, depth, func(r Revision) bool {
+		cur, err := newWriter(srv.URL(), nil, nil).Read(context.Background(), tagPath)
+		require.NoError(t, err)
+		err = cur.History(context.Background(), tagPath, depth, func(r Revision) bool {
 			out = append(out, seen{r.Commit, string(r.Content)})
 			want, err := time.Parse(time.RFC3339, srv.Git("log", "-1", "--format=%cI", r.Commit))
 			require.NoError(t, err)
@@ -48,23 +51,26 @@ func TestFileHistory(t *testing.T) {
 
 	// The writer's own depth-1 store is untouched and still writes.
 	w := newWriter(srv.URL(), nil, nil)
-	require.NoError(t, w.FileHistory(context.Background(), tagPath, 5, func(Revision) bool { return true }))
-	cur, err := w.ReadFiles(context.Background(), tagPath, "charts/app-config/image-tags/staging/router", "missing")
+	first, err := w.Read(context.Background(), tagPath)
 	require.NoError(t, err)
-	require.Len(t, cur, 3)
-	assert.Equal(t, "image_tag: v9\n", string(cur[1].Content))
-	assert.False(t, cur[2].Exists)
-	assert.Equal(t, cur[0].Head, cur[1].Head)
+	require.NoError(t, first.History(context.Background(), tagPath, 5, func(Revision) bool { return true }))
+	router, err := first.Read("charts/app-config/image-tags/staging/router")
+	require.NoError(t, err)
+	missing, err := first.Read("missing")
+	require.NoError(t, err)
+	assert.Equal(t, "image_tag: v9\n", string(router.Content))
+	assert.False(t, missing.Exists)
+	assert.Equal(t, first.Head, router.Head)
 	_, err = w.Write(context.Background(), tagPath, "", setTo("image_tag: v3\n", "v3"), false)
 	require.NoError(t, err)
 	got, _ := srv.Read(tagPath)
 	assert.Equal(t, "image_tag: v3\n", got)
 }
 
-func TestFileHistoryMissingBranch(t *testing.T) {
+func TestHistoryMissingBranch(t *testing.T) {
 	srv := gitrepo.New(t, seed())
 	w := newWriter(srv.URL(), nil, func(o *Options) { o.Branch = "nope" })
-	err := w.FileHistory(context.Background(), tagPath, 5, func(Revision) bool { return true })
+	_, err := w.Read(context.Background(), tagPath)
 	require.ErrorIs(t, err, ErrBranchNotFound)
 	assert.Contains(t, err.Error(), `"nope"`)
 }

@@ -12,6 +12,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
+	"github.com/slipway-deploy/slipway/internal/gitauth"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
 	"github.com/slipway-deploy/slipway/internal/promotion"
 	"github.com/slipway-deploy/slipway/internal/release"
@@ -74,6 +75,15 @@ type Config struct {
 	MaxBodyBytes int64
 }
 
+// GitAuth are the config's git settings, named by their keys for errors
+// (the flags laid over them name themselves).
+func (c *Config) GitAuth() gitauth.Options {
+	g := c.File.Git
+	return gitauth.Options{TokenFile: g.TokenFile, Username: g.Username, SSHKeyFile: g.SSHKeyFile, KnownHosts: g.KnownHosts,
+		Names: gitauth.Names{Repo: "repo.url", TokenFile: "git.tokenFile", Username: "git.username",
+			SSHKeyFile: "git.sshKeyFile", KnownHosts: "git.knownHosts"}}
+}
+
 // AgentTimeout is how long Argo's agent waits for a plugin's reply.
 const AgentTimeout = 30 * time.Second
 
@@ -124,7 +134,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	c.Policy = promotion.Policy{Releases: rel, Next: layout.Next, Freezes: map[string]*promotion.Freeze{}, Soak: map[string]time.Duration{}}
 	for env, ff := range f.Freezes {
-		if err := layout.ValidateEnv(env); err != nil {
+		if _, err := layout.ParseEnv(env); err != nil {
 			return nil, fmt.Errorf("freezes: %w", err)
 		}
 		fr, err := parseFreeze(ff)
@@ -134,7 +144,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.Policy.Freezes[env] = fr
 	}
 	for env, s := range f.Soak {
-		if err := layout.ValidateEnv(env); err != nil {
+		if _, err := layout.ParseEnv(env); err != nil {
 			return nil, fmt.Errorf("soak: %w", err)
 		}
 		d, err := duration("soak."+env, s, 0)

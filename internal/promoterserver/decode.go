@@ -1,7 +1,12 @@
-// Package promoterserver is the promoter executor plugin's HTTP server: it
-// speaks Argo's executor-plugin protocol (DESIGN.md section 5), checks the
-// agent's token, reads the charts repo, asks promotion.Decide, and writes
-// promotions through bumptag, the one code path that writes a tag.
+// Package promoterserver is the promoter executor plugin's transport: it
+// speaks Argo's executor-plugin protocol (DESIGN.md section 5). http.go
+// checks the agent's token and the body's size, decodes the request
+// (decode.go) and checks its app, environment and tag into a
+// promoter.Request, the one place they are validated; jobs.go runs the
+// promotion apart from the request within a reply budget; the reply, the
+// log line and the metrics (metrics.go) are built from the typed outcome
+// of promoter.Promote. config.go reads the YAML configuration, run.go
+// serves until SIGTERM.
 package promoterserver
 
 import (

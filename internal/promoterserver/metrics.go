@@ -2,14 +2,13 @@ package promoterserver
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/slipway-deploy/slipway/internal/promotion"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 )
 
 // metrics are served on /metrics from the server's own registry.
@@ -25,7 +24,7 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "slipway_promoter_promotions_total",
-			Help: "Promotion decisions by outcome (promoted, not_promoted, waiting, failed) and reason.",
+			Help: "Promotion decisions by outcome (promoted, not_promoted, waiting, failed) and reason (the outcome's label).",
 		}, []string{"outcome", "reason"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "slipway_promoter_decision_seconds",
@@ -46,37 +45,24 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-func (m *metrics) observe(res Result, took time.Duration) {
+// observe counts one promotion. The reason label is the outcome's own
+// (bounded: the reason's sentence, with tags and times in it, would make
+// one series per release).
+func (m *metrics) observe(o outcome.Outcome, took time.Duration) {
 	m.latency.Observe(took.Seconds())
-	outcome := "not_promoted"
-	switch {
-	case res.Err != nil:
-		outcome = "failed"
-	case res.Promoted:
-		outcome = "promoted"
-	case res.Decision.Phase == promotion.Running:
-		outcome = "waiting"
-	}
-	m.promotions.WithLabelValues(outcome, reasonLabel(res)).Inc()
+	m.promotions.WithLabelValues(outcomeLabel(o), o.Label()).Inc()
 }
 
-// reasonLabel is a short, bounded label for a reason (the full reason, with
-// tags and times in it, would make one series per release).
-func reasonLabel(res Result) string {
-	if res.Err != nil {
-		return "error"
+// outcomeLabel is the coarse outcome label of a promotion.
+func outcomeLabel(o outcome.Outcome) string {
+	switch {
+	case o.Wrote():
+		return "promoted"
+	case o.Waiting():
+		return "waiting"
+	case o.Phase() == outcome.PhaseFailed:
+		return "failed"
+	default:
+		return "not_promoted"
 	}
-	r := res.Decision.Reason
-	for _, p := range []struct{ prefix, label string }{
-		{"last environment", "last_environment"}, {"not a release", "not_release"}, {"stale", "stale"},
-		{"automatic_deploys_enabled", "automatic_deploys_disabled"}, {"promote_deployment", "promote_deployment_false"},
-		{"no tag file", "no_tag_file"}, {"already there", "already_there"}, {"newer release", "newer_release_present"},
-		{"refused downgrade", "newer_release_present"}, {"frozen", "frozen"}, {"waiting", "freeze_window"},
-		{"soaking", "soaking"}, {"promoted", "promoted"},
-	} {
-		if strings.HasPrefix(r, p.prefix) {
-			return p.label
-		}
-	}
-	return "other"
 }

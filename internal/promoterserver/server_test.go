@@ -103,7 +103,7 @@ func promoteArgs(t testing.TB, uid string, plugin map[string]any) executor.Execu
 	}
 }
 
-func promoter(app, from, tag string) map[string]any {
+func promoteStep(app, from, tag string) map[string]any {
 	return map[string]any{"promoter": map[string]any{"promote": map[string]any{"app": app, "from": from, "tag": tag}}}
 }
 
@@ -158,7 +158,7 @@ func TestProtocol(t *testing.T) {
 	f := newFixture(t, map[string]string{tagPath("integration", "frontend"): tagFile("v42")}, func(c *Config, _ *Options) {
 		c.MaxBodyBytes = 4096
 	})
-	good, err := json.Marshal(promoteArgs(t, "uid-1", promoter("frontend", "production", "v42")))
+	good, err := json.Marshal(promoteArgs(t, "uid-1", promoteStep("frontend", "production", "v42")))
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name  string
@@ -177,8 +177,8 @@ func TestProtocol(t *testing.T) {
 		{"promote missing", agentToken, mustJSON(t, promoteArgs(t, "u", map[string]any{"promoter": map[string]any{}})), 400, "plugin.promoter.promote is missing"},
 		{"tag missing", agentToken, mustJSON(t, promoteArgs(t, "u", map[string]any{"promoter": map[string]any{"promote": map[string]any{"app": "frontend", "from": "staging"}}})), 400, "plugin.promoter.promote.tag is missing"},
 		{"unknown argument", agentToken, mustJSON(t, promoteArgs(t, "u", map[string]any{"promoter": map[string]any{"promote": map[string]any{"app": "frontend", "from": "staging", "tag": "v1", "force": true}}})), 400, `unknown field "force"`},
-		{"unknown environment", agentToken, mustJSON(t, promoteArgs(t, "u", promoter("frontend", "qa", "v42"))), 400, `promote.from: environment "qa" is not in the chain`},
-		{"bad app name", agentToken, mustJSON(t, promoteArgs(t, "u", promoter("../etc", "staging", "v42"))), 400, "promote.app"},
+		{"unknown environment", agentToken, mustJSON(t, promoteArgs(t, "u", promoteStep("frontend", "qa", "v42"))), 400, `promote.from: environment "qa" is not in the chain`},
+		{"bad app name", agentToken, mustJSON(t, promoteArgs(t, "u", promoteStep("../etc", "staging", "v42"))), 400, "promote.app"},
 		{"oversized body", agentToken, `{"template":{"name":"` + strings.Repeat("x", 5000) + `"}}`, 413, "larger than 4096 bytes"},
 		{"last environment", agentToken, string(good), 200, `"phase":"Succeeded","message":"last environment"`},
 	} {
@@ -237,13 +237,13 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("v41's late post-sync is refused as stale", func(t *testing.T) {
 		before := f.git.Head()
-		r := f.execute(t, promoteArgs(t, "wf-v41", promoter("frontend", "integration", "v41")))
+		r := f.execute(t, promoteArgs(t, "wf-v41", promoteStep("frontend", "integration", "v41")))
 		assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase)
 		assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": "stale: integration now runs v42"}, outputsOf(r))
 		assert.Equal(t, before, f.git.Head(), "staging untouched")
 	})
 	t.Run("v42 lands", func(t *testing.T) {
-		r := f.execute(t, promoteArgs(t, "wf-v42", promoter("frontend", "integration", "v42")))
+		r := f.execute(t, promoteArgs(t, "wf-v42", promoteStep("frontend", "integration", "v42")))
 		out := outputsOf(r)
 		assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
 		assert.Equal(t, "true", out["promoted"])
@@ -259,7 +259,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	t.Run("a second identical request is a no-op", func(t *testing.T) {
 		before := f.git.Head()
-		r := f.execute(t, promoteArgs(t, "wf-v42", promoter("frontend", "integration", "v42")))
+		r := f.execute(t, promoteArgs(t, "wf-v42", promoteStep("frontend", "integration", "v42")))
 		assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase)
 		assert.Equal(t, "false", outputsOf(r)["promoted"])
 		assert.Equal(t, "already there", outputsOf(r)["reason"])
@@ -273,7 +273,7 @@ func TestEndToEnd(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				body, _ := json.Marshal(promoteArgs(t, fmt.Sprintf("wf-%d", i), promoter(fmt.Sprintf("app-%d", i), "integration", "v7")))
+				body, _ := json.Marshal(promoteArgs(t, fmt.Sprintf("wf-%d", i), promoteStep(fmt.Sprintf("app-%d", i), "integration", "v7")))
 				code, out := f.post(t, agentToken, body)
 				if assert.Equal(t, 200, code, out) {
 					assert.NoError(t, json.Unmarshal([]byte(out), &replies[i]))
@@ -298,25 +298,25 @@ func TestEndToEnd(t *testing.T) {
 		t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(15*time.Minute).Format(time.RFC3339))
 		f.git.Commit("comment", map[string]string{tagPath("staging", "frontend"): "# checked\n" + tagFile("v43")})
 		before := f.git.Head()
-		r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "integration", "v42")))
+		r := f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "integration", "v42")))
 		assert.Equal(t, "newer release present: staging runs v43", outputsOf(r)["reason"])
 		assert.Equal(t, before, f.git.Head())
 	})
 	t.Run("production: weekend freeze waits, soak waits, then lands", func(t *testing.T) {
 		// The weekend: Running, asked again after maxRequeue (5m).
 		f.setNow(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
-		r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "staging", "v43")))
+		r := f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "staging", "v43")))
 		assert.Equal(t, wfv1.NodeRunning, r.Node.Phase)
 		assert.Equal(t, 5*time.Minute, r.Requeue.Duration)
 		assert.Contains(t, r.Node.Message, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London")
 		// Wednesday 12:20: v43 has soaked 20 of its 30 minutes.
 		f.setNow(wednesday.Add(20 * time.Minute))
-		r = f.execute(t, promoteArgs(t, "wf", promoter("frontend", "staging", "v43")))
+		r = f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "staging", "v43")))
 		assert.Equal(t, wfv1.NodeRunning, r.Node.Phase)
 		assert.Equal(t, "soaking: v43 in staging for 20m0s of 30m0s", r.Node.Message)
 		assert.Equal(t, 5*time.Minute, r.Requeue.Duration, "10 minutes left, asked again after maxRequeue")
 		f.setNow(wednesday.Add(31 * time.Minute))
-		r = f.execute(t, promoteArgs(t, "wf", promoter("frontend", "staging", "v43")))
+		r = f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "staging", "v43")))
 		assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
 		assert.Equal(t, "true", outputsOf(r)["promoted"])
 		got, _ := f.git.Read(tagPath("production", "frontend"))
@@ -330,7 +330,7 @@ func TestGitFailureIsOneClearFailedLine(t *testing.T) {
 		o.Auth = &gogithttp.BasicAuth{Username: gitrepo.User, Password: "wrong-" + gitrepo.Password}
 		o.Redactor.Add("wrong-" + gitrepo.Password)
 	})
-	r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "integration", "v42")))
+	r := f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "integration", "v42")))
 	assert.Equal(t, wfv1.NodeFailed, r.Node.Phase)
 	assert.Contains(t, r.Node.Message, "read the charts repo")
 	assert.NotContains(t, r.Node.Message, "\n")
@@ -343,7 +343,7 @@ func TestMalformedTagFileFails(t *testing.T) {
 		tagPath("integration", "frontend"): tagFile("v42"),
 		tagPath("staging", "frontend"):     "image_tag: [v1\n",
 	}, nil)
-	r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "integration", "v42")))
+	r := f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "integration", "v42")))
 	assert.Equal(t, wfv1.NodeFailed, r.Node.Phase)
 	assert.Contains(t, r.Node.Message, tagPath("staging", "frontend"))
 }
@@ -385,27 +385,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	_, err = http.Get("http://" + ln.Addr().String() + "/")
 	assert.Error(t, err, "no new connections after shutdown")
-}
-
-// tagSetAt reads the history at the head the decision is made on, not at
-// the branch's tip: after the branch moved on, v42's soak still starts
-// when v42 was set, as seen from the head being decided on.
-func TestTagSetAtReadsTheHistoryAtTheDecisionsHead(t *testing.T) {
-	t.Setenv("GIT_COMMITTER_DATE", wednesday.Format(time.RFC3339))
-	f := newFixture(t, map[string]string{tagPath("staging", "frontend"): tagFile("v42")}, nil)
-	w := f.srv.getWriter()
-	at, err := w.Read(context.Background(), tagPath("staging", "frontend"))
-	require.NoError(t, err)
-	t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(time.Hour).Format(time.RFC3339))
-	f.git.Commit("v43", map[string]string{tagPath("staging", "frontend"): tagFile("v43")})
-	when, err := f.srv.tagSetAt(context.Background(), at, tagPath("staging", "frontend"), "v42")
-	require.NoError(t, err)
-	assert.True(t, wednesday.Equal(when), when)
-	at, err = w.Read(context.Background(), tagPath("staging", "frontend"))
-	require.NoError(t, err)
-	when, err = f.srv.tagSetAt(context.Background(), at, tagPath("staging", "frontend"), "v43")
-	require.NoError(t, err)
-	assert.True(t, wednesday.Add(time.Hour).Equal(when), when)
 }
 
 // raceOnPush makes files land on the branch while the promoter's first push
@@ -455,7 +434,7 @@ func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
 				tagPath("staging", "frontend"):     tagFile("v40"),
 			}, nil)
 			next := raceOnPush(t, f.git, tc.msg, tc.race)
-			r := f.execute(t, promoteArgs(t, "wf-v42", promoter("frontend", "integration", "v42")))
+			r := f.execute(t, promoteArgs(t, "wf-v42", promoteStep("frontend", "integration", "v42")))
 			assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
 			assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": tc.reason}, outputsOf(r))
 			assert.Equal(t, next, f.git.Head(), "nothing landed on top of %q", tc.msg)
@@ -469,7 +448,7 @@ func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
 			tagPath("staging", "frontend"):     tagFile("v40"),
 		}, nil)
 		next := raceOnPush(t, f.git, "router v7", map[string]string{tagPath("integration", "router"): tagFile("v7")})
-		r := f.execute(t, promoteArgs(t, "wf-v42", promoter("frontend", "integration", "v42")))
+		r := f.execute(t, promoteArgs(t, "wf-v42", promoteStep("frontend", "integration", "v42")))
 		assert.Equal(t, "true", outputsOf(r)["promoted"], r.Node.Message)
 		assert.Equal(t, []string{"Promote frontend v42 to staging", "router v7", "Seed charts repo"}, subjects(f.git))
 		assert.Equal(t, next, f.git.Git("rev-parse", "main^"))
@@ -496,7 +475,7 @@ touch "$GIT_DIR/raced"
 env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+rollback+"\n")
 	// At the seed, v43 has soaked 31 of its 30 minutes; at the pushed head, 1.
 	f.setNow(wednesday.Add(31 * time.Minute))
-	r := f.execute(t, promoteArgs(t, "wf", promoter("frontend", "staging", "v43")))
+	r := f.execute(t, promoteArgs(t, "wf", promoteStep("frontend", "staging", "v43")))
 	assert.Equal(t, wfv1.NodeRunning, r.Node.Phase, r.Node.Message)
 	assert.Equal(t, "soaking: v43 in staging for 1m0s of 30m0s", r.Node.Message)
 	assert.Equal(t, rollback, f.git.Head(), "production untouched")
@@ -590,7 +569,7 @@ func TestSlowGitAnswersRunningThenARepeatedCallCollects(t *testing.T) {
 		c.ReplyBudget = 50 * time.Millisecond
 		proxy, o.RepoURL = newGatedProxy(t, o.RepoURL)
 	})
-	args := promoteArgs(t, "wf-slow", promoter("frontend", "integration", "v42"))
+	args := promoteArgs(t, "wf-slow", promoteStep("frontend", "integration", "v42"))
 	before := f.git.Head()
 	for range 3 {
 		r := f.execute(t, args)
@@ -630,7 +609,7 @@ func TestFailureIsNotKeptForTheNextCall(t *testing.T) {
 		o.Auth = &gogithttp.BasicAuth{Username: gitrepo.User, Password: "wrong-" + gitrepo.Password}
 		o.Redactor.Add("wrong-" + gitrepo.Password)
 	})
-	args := promoteArgs(t, "wf", promoter("frontend", "integration", "v42"))
+	args := promoteArgs(t, "wf", promoteStep("frontend", "integration", "v42"))
 	for range 2 {
 		assert.Equal(t, wfv1.NodeFailed, f.execute(t, args).Node.Phase)
 	}

@@ -1,39 +1,46 @@
 // Package promotion decides whether a release goes on from one environment
 // to the next. Decide is a pure function of the request, the charts repo's
 // state, the policy and the clock; the caller reads the repo, calls Decide,
-// and performs the write it asks for (through bumptag, the one code path
-// that writes a tag).
+// and performs the write it asks for (the promoter, through bumptag's
+// writer, which decides nothing itself).
 //
-// The rules, in order (the first that applies decides):
-//  1. no environment after From: done, "last environment";
-//  2. Tag is not a release: not promoted (branch deploys stay put);
-//  3. From's tag file no longer holds Tag: not promoted, "stale";
-//  4. From's automatic_deploys_enabled or promote_deployment is false: not promoted;
-//  5. the target already runs Tag ("already there") or a newer release;
-//  6. a freeze covers now for the target: wait until it ends, or give up
-//     ("frozen") when it ends after the decision deadline;
-//  7. Tag has been in From for less than the target's soak time: wait;
-//  8. otherwise write the target's tag file.
+// The rules, in order (the first that applies decides), with the outcome
+// each ends in:
+//  1. no environment after From: LastEnvironment;
+//  2. Tag is not a release: NotARelease (branch deploys stay put);
+//  3. From's tag file no longer holds Tag: Stale;
+//  4. From's automatic_deploys_enabled or promote_deployment is false:
+//     AutoDeployDisabled or NotPromotable;
+//  5. the target has no tag file (NoTagFile), already runs Tag
+//     (AlreadyThere) or runs a newer release (NewerPresent);
+//  6. a freeze covers now for the target: FreezeWindow (wait until it
+//     ends), or FrozenPastDeadline when it ends after the decision deadline;
+//  7. Tag has been in From for less than the target's soak time: Soaking;
+//  8. otherwise Promoted: write the target's tag file.
 package promotion
 
 import (
 	"fmt"
 	"time"
 
+	"github.com/slipway-deploy/slipway/internal/chartsrepo"
+	"github.com/slipway-deploy/slipway/internal/oneline"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/release"
 )
 
-// Phase is the Argo node phase the decision maps to.
-type Phase string
+// Outcomes are every outcome Decide returns.
+var Outcomes = []outcome.Outcome{
+	outcome.LastEnvironment, outcome.NotARelease, outcome.Stale, outcome.AutoDeployDisabled,
+	outcome.NotPromotable, outcome.NoTagFile, outcome.AlreadyThere, outcome.NewerPresent,
+	outcome.FreezeWindow, outcome.FrozenPastDeadline, outcome.Soaking, outcome.Promoted,
+}
 
-const (
-	Succeeded Phase = "Succeeded"
-	Running   Phase = "Running"
-)
-
-// Request is what the workflow step asks.
+// Request is what the workflow step asks, its names already checked.
 type Request struct {
-	App, From, Tag string
+	App  chartsrepo.App
+	From chartsrepo.Env
+	Tag  chartsrepo.Tag
 }
 
 // File is an environment's tag file as read from the charts repo.
@@ -56,13 +63,13 @@ type State struct {
 // Policy is the configuration the decision applies.
 type Policy struct {
 	Releases *release.Policy
-	// Next returns the environment after env, "" for the last.
-	Next func(env string) string
+	// Next returns the environment after env; ok is false for the last.
+	Next func(env chartsrepo.Env) (next chartsrepo.Env, ok bool)
 	// Freezes and Soak are per target environment.
 	Freezes map[string]*Freeze
 	Soak    map[string]time.Duration
 	// Deadline is the longest a promotion is held waiting for a freeze to
-	// end; a freeze that ends later gives up at once ("frozen").
+	// end; a freeze that ends later gives up at once (FrozenPastDeadline).
 	Deadline time.Duration
 	// MaxRequeue caps a wait before the next look, so that a release that
 	// went stale meanwhile is noticed (default 5 minutes).
@@ -73,87 +80,80 @@ type Policy struct {
 type Action int
 
 const (
-	// Done: reply with the decision as it is.
+	// Done: report the decision as it is.
 	Done Action = iota
-	// Wait: reply Running with Requeue.
+	// Wait: report it and ask again after Requeue.
 	Wait
 	// NeedTagSetAt: read State.TagSetAt from history and decide again.
 	NeedTagSetAt
-	// Write: write Tag into Target's tag file, then reply Succeeded.
+	// Write: write Tag into Target's tag file.
 	Write
 )
 
-// Decision is the outcome.
+// Decision is what Decide says: the outcome, the sentence beside it, and
+// what the caller must do.
 type Decision struct {
 	Action  Action
-	Phase   Phase
-	Target  string
+	Outcome outcome.Outcome
+	Target  chartsrepo.Env
 	Reason  string
 	Requeue time.Duration
-	// Rule is the number of the rule that decided (1-8), for metrics.
-	Rule int
 }
 
 // Decide applies the rules in order.
 func Decide(p Policy, req Request, st State, now time.Time) Decision {
-	target := p.Next(req.From)
-	done := func(rule int, reason string) Decision {
-		return Decision{Action: Done, Phase: Succeeded, Target: target, Reason: reason, Rule: rule}
+	target, ok := p.Next(req.From)
+	done := func(o outcome.Outcome, reason string) Decision {
+		return Decision{Action: Done, Outcome: o, Target: target, Reason: reason}
 	}
-	if target == "" {
-		return done(1, "last environment")
+	if !ok {
+		return done(outcome.LastEnvironment, "last environment")
 	}
-	if !p.Releases.IsRelease(req.Tag) {
-		return done(2, fmt.Sprintf("not a release: %s does not match %s", req.Tag, p.Releases))
+	tag := req.Tag.String()
+	if !p.Releases.IsRelease(tag) {
+		return done(outcome.NotARelease, fmt.Sprintf("not a release: %s does not match %s", tag, p.Releases))
 	}
-	if !st.Source.Exists || st.Source.Tag != req.Tag {
-		return done(3, fmt.Sprintf("stale: %s now runs %s", req.From, orNone(st.Source)))
+	if !st.Source.Exists || st.Source.Tag != tag {
+		return done(outcome.Stale, fmt.Sprintf("stale: %s now runs %s", req.From, oneline.Or(st.Source.Tag, "no tag")))
 	}
 	switch {
 	case !st.Source.AutoDeploy:
-		return done(4, fmt.Sprintf("automatic_deploys_enabled is false in %s", req.From))
+		return done(outcome.AutoDeployDisabled, fmt.Sprintf("automatic_deploys_enabled is false in %s", req.From))
 	case !st.Source.Promote:
-		return done(4, fmt.Sprintf("promote_deployment is false in %s", req.From))
+		return done(outcome.NotPromotable, fmt.Sprintf("promote_deployment is false in %s", req.From))
 	}
 	if !st.Target.Exists {
-		return done(5, fmt.Sprintf("no tag file for %s in %s", req.App, target))
+		return done(outcome.NoTagFile, fmt.Sprintf("no tag file for %s in %s", req.App, target))
 	}
-	if st.Target.Tag == req.Tag {
-		return done(5, "already there")
+	if st.Target.Tag == tag {
+		return done(outcome.AlreadyThere, "already there")
 	}
-	if p.Releases.IsRelease(st.Target.Tag) && release.Compare(st.Target.Tag, req.Tag) > 0 {
-		return done(5, fmt.Sprintf("newer release present: %s runs %s", target, st.Target.Tag))
+	if p.Releases.IsRelease(st.Target.Tag) && release.Compare(st.Target.Tag, tag) > 0 {
+		return done(outcome.NewerPresent, fmt.Sprintf("newer release present: %s runs %s", target, st.Target.Tag))
 	}
-	if end, what, frozen := p.Freezes[target].FrozenUntil(now); frozen {
+	if end, what, frozen := p.Freezes[target.String()].FrozenUntil(now); frozen {
 		if p.Deadline > 0 && end.Sub(now) > p.Deadline {
-			return done(6, fmt.Sprintf("frozen: %s until %s, after the decision deadline", what, end.UTC().Format(time.RFC3339)))
+			return done(outcome.FrozenPastDeadline, fmt.Sprintf("frozen: %s until %s, after the decision deadline", what, end.UTC().Format(time.RFC3339)))
 		}
-		return p.wait(6, target, end.Sub(now), fmt.Sprintf("waiting: %s until %s", what, end.UTC().Format(time.RFC3339)))
+		return p.wait(outcome.FreezeWindow, target, end.Sub(now), fmt.Sprintf("waiting: %s until %s", what, end.UTC().Format(time.RFC3339)))
 	}
-	if soak := p.Soak[target]; soak > 0 {
+	if soak := p.Soak[target.String()]; soak > 0 {
 		if st.TagSetAt.IsZero() {
-			return Decision{Action: NeedTagSetAt, Phase: Running, Target: target, Rule: 7}
+			return Decision{Action: NeedTagSetAt, Outcome: outcome.Soaking, Target: target}
 		}
 		if left := st.TagSetAt.Add(soak).Sub(now); left > 0 {
-			return p.wait(7, target, left, fmt.Sprintf("soaking: %s in %s for %s of %s",
-				req.Tag, req.From, now.Sub(st.TagSetAt).Round(time.Second), soak))
+			return p.wait(outcome.Soaking, target, left, fmt.Sprintf("soaking: %s in %s for %s of %s",
+				tag, req.From, now.Sub(st.TagSetAt).Round(time.Second), soak))
 		}
 	}
-	return Decision{Action: Write, Phase: Succeeded, Target: target, Reason: "promoted", Rule: 8}
+	return Decision{Action: Write, Outcome: outcome.Promoted, Target: target, Reason: "promoted"}
 }
 
-func (p Policy) wait(rule int, target string, d time.Duration, reason string) Decision {
+func (p Policy) wait(o outcome.Outcome, target chartsrepo.Env, d time.Duration, reason string) Decision {
 	limit := p.MaxRequeue
 	if limit <= 0 {
 		limit = 5 * time.Minute
 	}
 	d = min(max(d, time.Second), limit)
-	return Decision{Action: Wait, Phase: Running, Target: target, Reason: reason, Requeue: d.Round(time.Second), Rule: rule}
-}
-
-func orNone(f File) string {
-	if !f.Exists || f.Tag == "" {
-		return "no tag"
-	}
-	return f.Tag
+	return Decision{Action: Wait, Outcome: o, Target: target, Reason: reason, Requeue: d.Round(time.Second)}
 }

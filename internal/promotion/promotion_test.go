@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/release"
 	"github.com/slipway-deploy/slipway/internal/tagfile"
 )
@@ -18,9 +19,25 @@ func london(t *testing.T) *time.Location {
 	return loc
 }
 
-func testPolicy(t *testing.T) Policy {
+func testLayout(t *testing.T) *chartsrepo.Layout {
 	layout, err := chartsrepo.NewLayout("", "", tagfile.DefaultKeys)
 	require.NoError(t, err)
+	return layout
+}
+
+// request checks the names the way the promoter's edge does.
+func request(t *testing.T, app, from, tag string) Request {
+	a, err := chartsrepo.ParseApp(app)
+	require.NoError(t, err)
+	f, err := testLayout(t).ParseEnv(from)
+	require.NoError(t, err)
+	g, err := chartsrepo.ParseTag(tag)
+	require.NoError(t, err)
+	return Request{App: a, From: f, Tag: g}
+}
+
+func testPolicy(t *testing.T) Policy {
+	layout := testLayout(t)
 	rel, err := release.NewPolicy("")
 	require.NoError(t, err)
 	fri, _ := ParseWeekTime("Fri 17:00")
@@ -53,48 +70,51 @@ func TestDecide(t *testing.T) {
 	wed := at(t, "2026-11-25T12:00:00Z")
 	src := func(tag string) File { return File{Exists: true, Tag: tag, AutoDeploy: true, Promote: true} }
 	tgt := func(tag string) File { return File{Exists: true, Tag: tag, AutoDeploy: true, Promote: true} }
+	seen := map[outcome.Outcome]bool{}
 	for _, tc := range []struct {
 		name    string
 		req     Request
 		st      State
 		now     time.Time
 		action  Action
-		phase   Phase
-		rule    int
+		phase   outcome.Phase
+		outcome outcome.Outcome
 		reason  string
 		requeue time.Duration
 	}{
-		{"1 last environment", Request{"frontend", "production", "v42"}, State{Source: src("v42")}, wed, Done, Succeeded, 1, "last environment", 0},
-		{"1 before 2: last env with a branch tag", Request{"frontend", "production", "abc123"}, State{Source: src("abc123")}, wed, Done, Succeeded, 1, "last environment", 0},
-		{"2 branch deploy stays put", Request{"frontend", "integration", "3f2a9c1"}, State{Source: src("3f2a9c1"), Target: tgt("v40")}, wed, Done, Succeeded, 2, "not a release: 3f2a9c1 does not match ^v[0-9]+$", 0},
-		{"3 stale", Request{"frontend", "integration", "v41"}, State{Source: src("v42"), Target: tgt("v40")}, wed, Done, Succeeded, 3, "stale: integration now runs v42", 0},
-		{"3 stale wins over target newer", Request{"frontend", "integration", "v41"}, State{Source: src("v42"), Target: tgt("v42")}, wed, Done, Succeeded, 3, "stale: integration now runs v42", 0},
-		{"3 stale: source file gone", Request{"frontend", "integration", "v41"}, State{Target: tgt("v40")}, wed, Done, Succeeded, 3, "stale: integration now runs no tag", 0},
-		{"4 automatic deploys off", Request{"frontend", "integration", "v42"}, State{Source: File{Exists: true, Tag: "v42", Promote: true}, Target: tgt("v40")}, wed, Done, Succeeded, 4, "automatic_deploys_enabled is false in integration", 0},
-		{"4 promote_deployment off", Request{"frontend", "integration", "v42"}, State{Source: File{Exists: true, Tag: "v42", AutoDeploy: true}, Target: tgt("v40")}, wed, Done, Succeeded, 4, "promote_deployment is false in integration", 0},
-		{"4 before 5: flag off and target already there", Request{"frontend", "integration", "v42"}, State{Source: File{Exists: true, Tag: "v42", AutoDeploy: true}, Target: tgt("v42")}, wed, Done, Succeeded, 4, "promote_deployment is false in integration", 0},
-		{"5 already there", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("v42")}, wed, Done, Succeeded, 5, "already there", 0},
-		{"5 newer present", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("v43")}, wed, Done, Succeeded, 5, "newer release present: staging runs v43", 0},
-		{"5 numeric order v9 < v10", Request{"frontend", "integration", "v9"}, State{Source: src("v9"), Target: tgt("v10")}, wed, Done, Succeeded, 5, "newer release present: staging runs v10", 0},
-		{"5 target file missing", Request{"frontend", "integration", "v42"}, State{Source: src("v42")}, wed, Done, Succeeded, 5, "no tag file for frontend in staging", 0},
-		{"5 before 6: already there during a freeze", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v42")}, at(t, "2026-11-28T12:00:00Z"), Done, Succeeded, 5, "already there", 0},
-		{"8 over a branch deploy in the target", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("3f2a9c1")}, wed, Write, Succeeded, 8, "promoted", 0},
-		{"8 staging has no freeze nor soak", Request{"frontend", "integration", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-28T12:00:00Z"), Write, Succeeded, 8, "promoted", 0},
-		{"6 weekend freeze: wait, capped requeue", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-28T12:00:00Z"), Wait, Running, 6, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", 10 * time.Minute},
-		{"6 freeze ending within the cap", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-30T08:57:30Z"), Wait, Running, 6, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", 150 * time.Second},
-		{"6 weekend running into the dated freeze is past the deadline", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-12-19T10:00:00Z"), Done, Succeeded, 6, "frozen: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2027-01-05T00:00:00Z, after the decision deadline", 0},
-		{"6 dated freeze", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-12-23T10:00:00Z"), Done, Succeeded, 6, "frozen: freeze 2026-12-20..2027-01-04 until 2027-01-05T00:00:00Z, after the decision deadline", 0},
-		{"6 before 7: freeze checked before soak", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-30T08:59:00Z"), Wait, Running, 6, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", time.Minute},
-		{"7 soak needs the history", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41")}, wed, NeedTagSetAt, Running, 7, "", 0},
-		{"7 soaking", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-25 * time.Minute)}, wed, Wait, Running, 7, "soaking: v42 in staging for 25m0s of 30m0s", 5 * time.Minute},
-		{"7 soak done", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-30 * time.Minute)}, wed, Write, Succeeded, 8, "promoted", 0},
-		{"7 soak right after Monday's freeze ends", Request{"frontend", "staging", "v42"}, State{Source: src("v42"), Target: tgt("v41"), TagSetAt: at(t, "2026-11-30T08:50:00Z")}, at(t, "2026-11-30T09:00:00Z"), Wait, Running, 7, "soaking: v42 in staging for 10m0s of 30m0s", 10 * time.Minute},
+		{"1 last environment", request(t, "frontend", "production", "v42"), State{Source: src("v42")}, wed, Done, outcome.PhaseSucceeded, outcome.LastEnvironment, "last environment", 0},
+		{"1 before 2: last env with a branch tag", request(t, "frontend", "production", "abc123"), State{Source: src("abc123")}, wed, Done, outcome.PhaseSucceeded, outcome.LastEnvironment, "last environment", 0},
+		{"2 branch deploy stays put", request(t, "frontend", "integration", "3f2a9c1"), State{Source: src("3f2a9c1"), Target: tgt("v40")}, wed, Done, outcome.PhaseSucceeded, outcome.NotARelease, "not a release: 3f2a9c1 does not match ^v[0-9]+$", 0},
+		{"3 stale", request(t, "frontend", "integration", "v41"), State{Source: src("v42"), Target: tgt("v40")}, wed, Done, outcome.PhaseSucceeded, outcome.Stale, "stale: integration now runs v42", 0},
+		{"3 stale wins over target newer", request(t, "frontend", "integration", "v41"), State{Source: src("v42"), Target: tgt("v42")}, wed, Done, outcome.PhaseSucceeded, outcome.Stale, "stale: integration now runs v42", 0},
+		{"3 stale: source file gone", request(t, "frontend", "integration", "v41"), State{Target: tgt("v40")}, wed, Done, outcome.PhaseSucceeded, outcome.Stale, "stale: integration now runs no tag", 0},
+		{"4 automatic deploys off", request(t, "frontend", "integration", "v42"), State{Source: File{Exists: true, Tag: "v42", Promote: true}, Target: tgt("v40")}, wed, Done, outcome.PhaseSucceeded, outcome.AutoDeployDisabled, "automatic_deploys_enabled is false in integration", 0},
+		{"4 promote_deployment off", request(t, "frontend", "integration", "v42"), State{Source: File{Exists: true, Tag: "v42", AutoDeploy: true}, Target: tgt("v40")}, wed, Done, outcome.PhaseSucceeded, outcome.NotPromotable, "promote_deployment is false in integration", 0},
+		{"4 before 5: flag off and target already there", request(t, "frontend", "integration", "v42"), State{Source: File{Exists: true, Tag: "v42", AutoDeploy: true}, Target: tgt("v42")}, wed, Done, outcome.PhaseSucceeded, outcome.NotPromotable, "promote_deployment is false in integration", 0},
+		{"5 already there", request(t, "frontend", "integration", "v42"), State{Source: src("v42"), Target: tgt("v42")}, wed, Done, outcome.PhaseSucceeded, outcome.AlreadyThere, "already there", 0},
+		{"5 newer present", request(t, "frontend", "integration", "v42"), State{Source: src("v42"), Target: tgt("v43")}, wed, Done, outcome.PhaseSucceeded, outcome.NewerPresent, "newer release present: staging runs v43", 0},
+		{"5 numeric order v9 < v10", request(t, "frontend", "integration", "v9"), State{Source: src("v9"), Target: tgt("v10")}, wed, Done, outcome.PhaseSucceeded, outcome.NewerPresent, "newer release present: staging runs v10", 0},
+		{"5 target file missing", request(t, "frontend", "integration", "v42"), State{Source: src("v42")}, wed, Done, outcome.PhaseSucceeded, outcome.NoTagFile, "no tag file for frontend in staging", 0},
+		{"5 before 6: already there during a freeze", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v42")}, at(t, "2026-11-28T12:00:00Z"), Done, outcome.PhaseSucceeded, outcome.AlreadyThere, "already there", 0},
+		{"8 over a branch deploy in the target", request(t, "frontend", "integration", "v42"), State{Source: src("v42"), Target: tgt("3f2a9c1")}, wed, Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
+		{"8 staging has no freeze nor soak", request(t, "frontend", "integration", "v42"), State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-28T12:00:00Z"), Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
+		{"6 weekend freeze: wait, capped requeue", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-28T12:00:00Z"), Wait, outcome.PhaseRunning, outcome.FreezeWindow, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", 10 * time.Minute},
+		{"6 freeze ending within the cap", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-30T08:57:30Z"), Wait, outcome.PhaseRunning, outcome.FreezeWindow, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", 150 * time.Second},
+		{"6 weekend running into the dated freeze is past the deadline", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-12-19T10:00:00Z"), Done, outcome.PhaseSucceeded, outcome.FrozenPastDeadline, "frozen: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2027-01-05T00:00:00Z, after the decision deadline", 0},
+		{"6 dated freeze", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-12-23T10:00:00Z"), Done, outcome.PhaseSucceeded, outcome.FrozenPastDeadline, "frozen: freeze 2026-12-20..2027-01-04 until 2027-01-05T00:00:00Z, after the decision deadline", 0},
+		{"6 before 7: freeze checked before soak", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, at(t, "2026-11-30T08:59:00Z"), Wait, outcome.PhaseRunning, outcome.FreezeWindow, "waiting: weekly freeze Fri 17:00 to Mon 09:00 Europe/London until 2026-11-30T09:00:00Z", time.Minute},
+		{"7 soak needs the history", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, wed, NeedTagSetAt, outcome.PhaseRunning, outcome.Soaking, "", 0},
+		{"7 soaking", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-25 * time.Minute)}, wed, Wait, outcome.PhaseRunning, outcome.Soaking, "soaking: v42 in staging for 25m0s of 30m0s", 5 * time.Minute},
+		{"7 soak done", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-30 * time.Minute)}, wed, Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
+		{"7 soak right after Monday's freeze ends", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), TagSetAt: at(t, "2026-11-30T08:50:00Z")}, at(t, "2026-11-30T09:00:00Z"), Wait, outcome.PhaseRunning, outcome.Soaking, "soaking: v42 in staging for 10m0s of 30m0s", 10 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Decide(p, tc.req, tc.st, tc.now)
 			assert.Equal(t, tc.action, d.Action, "action")
-			assert.Equal(t, tc.phase, d.Phase, "phase")
-			assert.Equal(t, tc.rule, d.Rule, "rule")
+			assert.Equal(t, tc.phase, d.Outcome.Phase(), "phase")
+			assert.Equal(t, tc.outcome, d.Outcome, "outcome")
+			assert.Contains(t, Outcomes, d.Outcome, "Outcomes lists every outcome Decide returns")
+			seen[d.Outcome] = true
 			assert.Equal(t, tc.reason, d.Reason, "reason")
 			assert.Equal(t, tc.requeue, d.Requeue, "requeue")
 			if d.Action == Wait {
@@ -103,6 +123,9 @@ func TestDecide(t *testing.T) {
 				assert.Zero(t, d.Requeue, "a terminal phase never comes with a requeue")
 			}
 		})
+	}
+	for _, o := range Outcomes {
+		assert.True(t, seen[o], "no rule in the table ends in %s", o)
 	}
 }
 

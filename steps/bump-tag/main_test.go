@@ -1,8 +1,9 @@
-package bumptagcli
+package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,23 +24,22 @@ import (
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
 )
 
-// binary is bump-tag built once for the tests that run it as processes.
-var binary string
+// The test binary doubles as bump-tag: with this variable set it runs main.
+const asMain = "BUMP_TAG_TEST_MAIN"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bump-tag-bin")
-	if err != nil {
-		panic(err)
+	if os.Getenv(asMain) == "1" {
+		main()
+		return
 	}
-	binary = filepath.Join(dir, "bump-tag")
-	build := exec.Command("go", "build", "-o", binary, "../../steps/bump-tag")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build bump-tag: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
+}
+
+// command is bump-tag as a process.
+func command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asMain+"=1")
+	return cmd
 }
 
 func tagPath(env, app string) string { return "charts/app-config/image-tags/" + env + "/" + app }
@@ -50,14 +50,14 @@ func bumpTag(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Setenv("SLIPWAY_GIT_TOKEN", gitrepo.Password)
 	t.Setenv("SLIPWAY_GIT_USERNAME", gitrepo.User)
 	var out, errb bytes.Buffer
-	code = stepcli.Main(Step(), append([]string{"bump-tag", "--log-format", "text"}, args...), &out, &errb)
+	code = stepcli.Main(step(), append([]string{"bump-tag", "--log-format", "text"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
-// runProcess runs the built binary.
+// runProcess runs bump-tag as a process.
 func runProcess(ctx context.Context, args ...string) (int, string) {
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "SLIPWAY_GIT_TOKEN="+gitrepo.Password, "SLIPWAY_GIT_USERNAME="+gitrepo.User, "SLIPWAY_LOG_FORMAT=json")
+	cmd := command(ctx, args...)
+	cmd.Env = append(cmd.Env, "SLIPWAY_GIT_TOKEN="+gitrepo.Password, "SLIPWAY_GIT_USERNAME="+gitrepo.User, "SLIPWAY_LOG_FORMAT=json")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -72,9 +72,7 @@ func readOutputs(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	for _, n := range []string{"changed", "commit", "previous-tag", "reason"} {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		require.NoError(t, err)
-		m[n] = string(b)
+		m[n] = readOutput(t, dir, n)
 	}
 	return m
 }
@@ -185,14 +183,27 @@ func TestOutputsAndDryRun(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	o := readOutputs(t, out)
 	assert.Equal(t, map[string]string{"changed": "true", "commit": s.Head(), "previous-tag": "v41", "reason": "updated"}, o)
+	assert.Equal(t, "updated", readOutput(t, out, "outcome"))
 	assert.Contains(t, s.Message("main"), "Slipway-Workflow: wf-uid-1")
 
 	// --expect-current that does not hold: exit 3, nothing written.
 	head = s.Head()
-	code, _, stderr = bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v43", "--expect-current", "v41")
+	out = t.TempDir()
+	code, _, stderr = bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v43", "--expect-current", "v41",
+		"--outputs-dir", out)
 	assert.Equal(t, exitcode.Held, code)
 	assert.Contains(t, stderr, "expected charts/app-config/image-tags/staging/frontend to hold v41, but it holds v42")
+	assert.True(t, strings.HasSuffix(stderr, "bump-tag: expected charts/app-config/image-tags/staging/frontend to hold v41, but it holds v42\n"), stderr)
 	assert.Equal(t, head, s.Head())
+	assert.Equal(t, "expectation-failed", readOutput(t, out, "outcome"))
+	assert.Equal(t, "false", readOutput(t, out, "changed"))
+}
+
+func readOutput(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	require.NoError(t, err)
+	return string(b)
 }
 
 func TestBranchStrategyCommand(t *testing.T) {
@@ -271,7 +282,7 @@ func TestBadInput(t *testing.T) {
 			t.Setenv("SLIPWAY_GIT_TOKEN", token)
 			t.Setenv("SLIPWAY_GIT_USERNAME", gitrepo.User)
 			var out, errb bytes.Buffer
-			code := stepcli.Main(Step(), append([]string{"bump-tag", "--log-format", "json", "--debug"}, tt.args...), &out, &errb)
+			code := stepcli.Main(step(), append([]string{"bump-tag", "--log-format", "json", "--debug"}, tt.args...), &out, &errb)
 			assert.Equal(t, tt.code, code, errb.String())
 			lines := strings.Split(strings.TrimRight(errb.String(), "\n"), "\n")
 			last := lines[len(lines)-1]
@@ -310,7 +321,7 @@ func TestTokenNeverPrinted(t *testing.T) {
 		var out, errb bytes.Buffer
 		full := append([]string{"bump-tag", "--log-format", "text", "--debug", "--app", "frontend", "--env", "staging",
 			"--tag", "v2", "--outputs-dir", outDir}, args...)
-		code := stepcli.Main(Step(), full, &out, &errb)
+		code := stepcli.Main(step(), full, &out, &errb)
 		assert.Equal(t, exitcode.Failed, code)
 		all := out.String() + errb.String()
 		assert.Contains(t, all, "access denied to https://ci:***@", "the remote's echo is shown, masked")
@@ -320,7 +331,7 @@ func TestTokenNeverPrinted(t *testing.T) {
 
 	// And as a process, through a real server with a wrong token file.
 	s := gitrepo.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v1\n"})
-	cmd := exec.Command(binary, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v2",
+	cmd := command(context.Background(), "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v2",
 		"--git-token-file", tokenFile, "--debug", "--outputs-dir", outDir)
 	b, _ := cmd.CombinedOutput()
 	assert.NotContains(t, string(b), token)
@@ -329,7 +340,7 @@ func TestTokenNeverPrinted(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := stepcli.Main(Step(), []string{"bump-tag", "--help"}, &out, &errb)
+	code := stepcli.Main(step(), []string{"bump-tag", "--help"}, &out, &errb)
 	assert.Equal(t, 0, code)
 	for _, flag := range []string{"--repo", "--branch", "--app", "--env", "--tag", "--environments", "--path-template",
 		"--release-pattern", "--promote-deployment", "--allow-downgrade", "--expect-current", "--strategy",
@@ -337,4 +348,13 @@ func TestHelp(t *testing.T) {
 		"--git-token-file", "--ssh-key-file", "--known-hosts", "--create", "SLIPWAY_APP"} {
 		assert.Contains(t, out.String(), flag)
 	}
+}
+
+// The step's contract lists the outputs its Result writes.
+func TestDescribeListsTheOutputs(t *testing.T) {
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, stepcli.Main(step(), []string{"bump-tag", stepcli.DescribeArg}, &out, &errb), errb.String())
+	var c stepcli.Contract
+	require.NoError(t, json.Unmarshal(out.Bytes(), &c))
+	assert.Equal(t, []string{"changed", "commit", "previous-tag", "reason", "outcome"}, c.Outputs)
 }
