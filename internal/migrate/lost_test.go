@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,50 +9,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/redact"
+	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 // The machine's servers (hack/services.sh starts them in CI).
 const (
-	pgURL    = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	mysqlURL = "mysql://root@127.0.0.1:3306/test"
+	pgURL    = dbtest.PostgresURL
+	mysqlURL = dbtest.MySQLURL
 )
-
-// syncBuffer is a log sink several goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func openDB(t *testing.T, raw string) *sql.DB {
 	t.Helper()
-	tg, err := database.Parse(raw)
-	require.NoError(t, err)
-	db, err := tg.Open()
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	_, db := dbtest.Open(t, raw)
 	return db
 }
 
@@ -71,22 +48,12 @@ type dbCase struct {
 func dbCases() []dbCase {
 	return []dbCase{
 		{"postgres", pgURL, func(t *testing.T, key string) {
-			db := openDB(t, pgURL)
-			u := uint64(dblock.AdvisoryKey(key))
-			var pid int
-			require.NoError(t, db.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-				AND classid::bigint = $1 AND objid::bigint = $2`, int64(u>>32), int64(u&0xffffffff)).Scan(&pid))
-			_, err := db.Exec("SELECT pg_terminate_backend($1)", pid)
-			require.NoError(t, err)
+			dbtest.TerminatePostgresLockHolder(t, openDB(t, pgURL), dblock.AdvisoryKey(key))
 		}, func(t *testing.T, suffix string) string {
 			return fmt.Sprintf("SELECT pg_sleep(120), '%s';", suffix)
 		}},
 		{"mysql", mysqlURL, func(t *testing.T, key string) {
-			db := openDB(t, mysqlURL)
-			var id int64
-			require.NoError(t, db.QueryRow("SELECT IS_USED_LOCK(?)", dblock.LockName("test", key)).Scan(&id))
-			_, err := db.Exec(fmt.Sprintf("KILL %d", id))
-			require.NoError(t, err)
+			dbtest.KillMySQLLockHolder(t, openDB(t, mysqlURL), dblock.LockName("test", key))
 		}, func(t *testing.T, suffix string) string {
 			// SLEEP() returns 1 when cancelled, without an error:
 			// wait for a row lock instead, held by this test
@@ -107,8 +74,6 @@ func dbCases() []dbCase {
 	}
 }
 
-func uniqueSuffix() string { return fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9) }
-
 // runAsync runs Run and returns its error on a channel; the test fails if
 // it has not returned within 60s.
 func runAsync(t *testing.T, o Options, log *slog.Logger) <-chan error {
@@ -119,7 +84,7 @@ func runAsyncCtx(t *testing.T, ctx context.Context, o Options, log *slog.Logger)
 	t.Helper()
 	got := make(chan error, 1)
 	go func() {
-		got <- Run(ctx, o, IO{Log: log, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Redactor: &redact.Redactor{}})
+		got <- Run(ctx, o, IO{Log: log, Stdout: &syncbuffer.Buffer{}, Stderr: &syncbuffer.Buffer{}, Redactor: &redact.Redactor{}})
 	}()
 	out := make(chan error, 1)
 	go func() {
@@ -144,9 +109,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 	for _, db := range dbCases() {
 		t.Run(db.name+"/command", func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuffer.Buffer
 			ready := filepath.Join(t.TempDir(), "ready")
-			key := "lost-" + uniqueSuffix()
+			key := "lost-" + dbtest.UniqueSuffix()
 			got := runAsync(t, Options{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 10 * time.Second, LockCheckInterval: 50 * time.Millisecond,
 				Command: []string{"sh", "-c", `trap 'exit 143' TERM; touch "$1"; while :; do sleep 0.05; done`, "sh", ready}},
@@ -161,7 +126,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 			assert.Contains(t, logs.String(), `msg="stopping the command" command=sh`)
 		})
 		t.Run(db.name+"/sql", func(t *testing.T) {
-			suffix := uniqueSuffix()
+			suffix := dbtest.UniqueSuffix()
 			dir := t.TempDir()
 			table := "slipway_test_lostmig_" + suffix
 			h := openDB(t, db.url)
@@ -169,7 +134,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 			stmt := db.blocker(t, suffix)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0001_block.up.sql"), []byte(stmt), 0o644))
 			key := "lost-" + suffix
-			var logs syncBuffer
+			var logs syncbuffer.Buffer
 			got := runAsync(t, Options{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 20 * time.Second, LockCheckInterval: 50 * time.Millisecond, SQLDir: dir, MigrationsTable: table},
 				slog.New(slog.NewTextHandler(&logs, nil)))
@@ -218,7 +183,7 @@ func TestSQLStatementCancelledWhenStopped(t *testing.T) {
 	for _, db := range dbCases() {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := uniqueSuffix()
+			suffix := dbtest.UniqueSuffix()
 			dir := t.TempDir()
 			table := "slipway_test_stopmig_" + suffix
 			h := openDB(t, db.url)

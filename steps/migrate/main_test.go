@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +21,8 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
+	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 // Passwords the tests put in database URLs; no output may contain them.
@@ -68,7 +68,14 @@ func TestMain(m *testing.M) {
 // createMySQLUser makes a MariaDB user with a password, so that the password
 // in the tests' URL is a real one.
 func createMySQLUser() error {
-	db := openRaw(nil, "mysql://root@127.0.0.1:3306/test")
+	tg, err := database.Parse(dbtest.MySQLURL)
+	if err != nil {
+		return err
+	}
+	db, err := tg.Open()
+	if err != nil {
+		return err
+	}
 	defer db.Close()
 	for _, host := range []string{"%", "localhost", "127.0.0.1"} {
 		for _, q := range []string{
@@ -86,49 +93,21 @@ func createMySQLUser() error {
 }
 
 func openRaw(t *testing.T, raw string) *sql.DB {
-	tg, err := database.Parse(raw)
-	if err != nil {
-		panic(err)
-	}
-	db, err := tg.Open()
-	if err != nil {
-		panic(err)
-	}
-	if t != nil {
-		t.Cleanup(func() { db.Close() })
-	}
+	_, db := dbtest.Open(t, raw)
 	return db
 }
 
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr, readable while it runs
+	out  *syncbuffer.Buffer // stdout and stderr, readable while it runs
 	done chan struct{}
 	code int
-}
-
-// syncBuffer is a buffer one goroutine writes while another reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs migrate with args; extraEnv is added to the environment.
 func start(t *testing.T, extraEnv []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{out: &syncbuffer.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"--log-format", "text"}, args...)...)
 	p.cmd.Env = append(os.Environ(), extraEnv...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -187,10 +166,6 @@ func waitFile(t *testing.T, path string, p ...*proc) {
 		t.Log(pr.out.String())
 	}
 	t.Fatalf("%s did not appear within 20s", path)
-}
-
-func uniqueKey(t *testing.T) string {
-	return fmt.Sprintf("%s-%d-%d", strings.ReplaceAll(t.Name(), "/", "-"), os.Getpid(), time.Now().UnixNano())
 }
 
 // The commands (and the tests) record what happens as lines appended to one
@@ -275,7 +250,7 @@ func TestSameKeyNeverOverlaps(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			// b starts once a's command runs: without the lock they would overlap
 			_, outB, events := runPair(t, dir, true,
 				append([]string{"--database-url", db.url, "--lock-key", key}, recorder(dir, "a", "", 800*time.Millisecond)...),
@@ -292,7 +267,7 @@ func TestDifferentKeysOverlap(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			// each command waits for the other to have started: both can
 			// only finish if they run at the same time
 			outA, outB, events := runPair(t, dir, false,
@@ -330,7 +305,7 @@ func TestLockReleasedWhenTheCommandFails(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			t.Run("non-zero exit", func(t *testing.T) {
 				code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", key, "--", "sh", "-c", "echo failing; exit 7")
 				assert.Equal(t, 1, code, out)
@@ -367,7 +342,7 @@ func TestSIGTERMReachesTheCommandBeforeTheLockIsReleased(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			script := `trap 'echo command_got_SIGTERM >> "$1"; exit 143' TERM
 echo command_start >> "$1"
 while :; do sleep 0.05; done`
@@ -404,21 +379,11 @@ while :; do sleep 0.05; done`
 // failover, a network cut or a DBA would.
 func killLockSession(t *testing.T, db dbCase, key string) {
 	t.Helper()
-	h := openRaw(t, strings.Replace(db.url, mysqlUser+":"+mysqlPassword, "root", 1))
 	if db.name == "mysql" {
-		var id int64
-		require.NoError(t, h.QueryRow("SELECT IS_USED_LOCK(?)", dblock.LockName("test", key)).Scan(&id))
-		_, err := h.Exec(fmt.Sprintf("KILL %d", id))
-		require.NoError(t, err)
+		dbtest.KillMySQLLockHolder(t, openRaw(t, dbtest.MySQLURL), dblock.LockName("test", key))
 		return
 	}
-	u := uint64(dblock.AdvisoryKey(key))
-	var pid int
-	require.NoError(t, h.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-		AND classid::bigint = $1 AND objid::bigint = $2`, int64(u>>32), int64(u&0xffffffff)).Scan(&pid))
-	var ok bool
-	require.NoError(t, h.QueryRow("SELECT pg_terminate_backend($1)", pid).Scan(&ok))
-	require.True(t, ok)
+	dbtest.TerminatePostgresLockHolder(t, openRaw(t, dbtest.PostgresURL), dblock.AdvisoryKey(key))
 }
 
 // DESIGN.md invariants 7 and 14 under a fault: the session holding the
@@ -430,7 +395,7 @@ func TestLockLostStopsTheMigration(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			first := `trap 'echo a_stopped >> "$1"; exit 143' TERM
 echo a_start >> "$1"
 while :; do sleep 0.05; done`
@@ -471,7 +436,7 @@ func TestSQLModeCancelsTheRunningStatement(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			suffix := dbtest.UniqueSuffix()
 			table := "slipway_test_sleepmig_" + suffix
 			t.Cleanup(func() { _, _ = h.Exec("DROP TABLE IF EXISTS " + table) })
 			dir := t.TempDir()
@@ -502,7 +467,7 @@ func TestMigrateKilledTakesTheCommandAndLockWithIt(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			pidFile := filepath.Join(dir, "pid")
 			p := start(t, nil, "--database-url", db.url, "--lock-key", key, "--", "sh", "-c", `echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 30`, "sh", pidFile)
 			waitFile(t, pidFile, p)
@@ -528,7 +493,7 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 	t.Run("SIGTERM ignored: killed after the grace period", func(t *testing.T) {
 		dir := t.TempDir()
 		ready := filepath.Join(dir, "ready")
-		p := start(t, nil, "--database-url", db.url, "--lock-key", uniqueKey(t), "--grace-period", "300ms",
+		p := start(t, nil, "--database-url", db.url, "--lock-key", dbtest.UniqueKey(t), "--grace-period", "300ms",
 			"--", "sh", "-c", `trap '' TERM; touch "$1"; sleep 30`, "sh", ready)
 		waitFile(t, ready, p)
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
@@ -538,7 +503,7 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 		assert.Contains(t, out, "was killed by killed")
 	})
 	t.Run("timeout while waiting for the lock", func(t *testing.T) {
-		key := uniqueKey(t)
+		key := dbtest.UniqueKey(t)
 		lease, err := locker(t, db).Lock(context.Background(), key)
 		require.NoError(t, err)
 		defer lease.Release(context.Background())
@@ -550,7 +515,7 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 		assert.NoFileExists(t, marker, "the command ran without the lock")
 	})
 	t.Run("timeout", func(t *testing.T) {
-		code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", uniqueKey(t), "--timeout", "500ms", "--grace-period", "5s",
+		code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", dbtest.UniqueKey(t), "--timeout", "500ms", "--grace-period", "5s",
 			"--", "sleep", "30")
 		assert.Equal(t, 1, code, out)
 		assert.Contains(t, out, "--timeout 500ms passed")
@@ -599,7 +564,7 @@ func TestSQLMode(t *testing.T) {
 	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			suffix := dbtest.UniqueSuffix()
 			table, people, half := "slipway_test_mig_"+suffix, "slipway_test_people_"+suffix, "slipway_test_half_"+suffix
 			h := openRaw(t, db.url)
 			t.Cleanup(func() {
@@ -701,7 +666,7 @@ func TestLintPendingFromTheDatabase(t *testing.T) {
 	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			suffix := dbtest.UniqueSuffix()
 			table, users := "slipway_test_lintmig_"+suffix, "slipway_test_lintusers_"+suffix
 			h := openRaw(t, db.url)
 			t.Cleanup(func() {
@@ -782,7 +747,7 @@ func TestPasswordNeverPrinted(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			// the URL comes from DATABASE_URL; the command echoes it, and
 			// --debug logs everything; run() fails on any password
-			code, out := runMigrate(t, []string{"DATABASE_URL=" + db.url}, "--debug", "--app", uniqueKey(t), "--", "sh", "-c", `echo "url is $DATABASE_URL"; echo "$DATABASE_URL" >&2`)
+			code, out := runMigrate(t, []string{"DATABASE_URL=" + db.url}, "--debug", "--app", dbtest.UniqueKey(t), "--", "sh", "-c", `echo "url is $DATABASE_URL"; echo "$DATABASE_URL" >&2`)
 			require.Equal(t, 0, code, out)
 			assert.Contains(t, out, "url is "+db.name+"://")
 			assert.Contains(t, out, "***")

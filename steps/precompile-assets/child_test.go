@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/stepcli"
 	"github.com/slipway-deploy/slipway/internal/testsupport/s3server"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 // Some tests run the step as a process of its own (to send it SIGTERM, or
@@ -46,33 +45,16 @@ func childMain() int {
 // child is precompile-assets running as a process.
 type child struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr
+	out  *syncbuffer.Buffer // stdout and stderr
 	done chan struct{}
 	code int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startChild starts precompile-assets with args; attr, if set, is the
 // process's SysProcAttr and bind its bindEnv.
 func startChild(t *testing.T, attr *syscall.SysProcAttr, bind string, args ...string) (*child, error) {
 	t.Helper()
-	c := &child{out: &syncBuffer{}, done: make(chan struct{})}
+	c := &child{out: &syncbuffer.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], append([]string{"--log-format", "text"}, args...)...)
 	c.cmd.Env = append(os.Environ(), childEnv+"=1", bindEnv+"="+bind)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
