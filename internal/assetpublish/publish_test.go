@@ -30,13 +30,3 @@ func TestInspectAllRefusesUnreadableFiles(t *testing.T) {
 	assert.Equal(t, exitcode.Invalid, exitcode.Code(err))
 	assert.Contains(t, err.Error(), "2 of 3 files could not be read, nothing uploaded")
 }
-
-func TestCheckApp(t *testing.T) {
-	for app, valid := range map[string]bool{
-		"frontend": true, "collections-publisher": true, "a": true, "app_1.2": true,
-		"": false, "..": false, "Frontend": false, "a/b": false, "-x": false, "ünï": false,
-	} {
-		err := CheckApp(app)
-		assert.Equal(t, valid, err == nil, "%q: %v", app, err)
-	}
-}

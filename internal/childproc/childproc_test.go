@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/redact"
 	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
@@ -224,4 +225,22 @@ func TestSecretSplitAcrossPipeReadsIsMasked(t *testing.T) {
 			assert.Equal(t, redact.Mask+"\n", errOut.String())
 		})
 	}
+}
+
+// A step that ran a child exits as the child's end says: 2 when it could
+// not be started, 1 when it failed, with the child's error inside.
+func TestStepError(t *testing.T) {
+	ctx := context.Background()
+	assert.NoError(t, StepError(Cmd{Args: []string{"true"}}.Run(ctx)))
+
+	err := StepError(Cmd{Args: []string{"/no/such/program"}}.Run(ctx))
+	assert.Equal(t, exitcode.Invalid, exitcode.Code(err))
+	var se *StartError
+	assert.ErrorAs(t, err, &se)
+
+	err = StepError(Cmd{Args: []string{"sh", "-c", "exit 4"}}.Run(ctx))
+	assert.Equal(t, exitcode.Failed, exitcode.Code(err))
+	var xe *ExitError
+	require.ErrorAs(t, err, &xe)
+	assert.Equal(t, 4, xe.Status)
 }

@@ -6,7 +6,6 @@ package migrate
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -41,14 +40,6 @@ func (c Command) Run(ctx context.Context) error {
 	if len(c.Args) == 0 {
 		return exitcode.Invalidf("no command given: put it after --, e.g. migrate --database-url ... -- bin/rails db:migrate")
 	}
-	err := childproc.Cmd{Args: c.Args, Stdout: c.Stdout, Stderr: c.Stderr, Timeout: c.Timeout,
-		TimeoutReason: c.TimeoutReason, GracePeriod: c.GracePeriod, Log: c.Log}.Run(ctx)
-	var se *childproc.StartError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se):
-		return exitcode.AsInvalid(err)
-	}
-	return exitcode.Failedf("%w", err)
+	return childproc.StepError(childproc.Cmd{Args: c.Args, Stdout: c.Stdout, Stderr: c.Stderr, Timeout: c.Timeout,
+		TimeoutReason: c.TimeoutReason, GracePeriod: c.GracePeriod, Log: c.Log}.Run(ctx))
 }

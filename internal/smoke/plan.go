@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/oneline"
 	"github.com/slipway-deploy/slipway/internal/smokespec"
 )
 
@@ -140,7 +141,7 @@ func Prepare(s Settings) (*Plan, error) {
 		plan.Checks = smokespec.Select(spec.Checks, s.Tags, s.SkipTags)
 		if len(plan.Checks) == 0 {
 			return nil, exitcode.Invalidf("%s: no check is selected by --tags %s --skip-tags %s (of %d checks)",
-				s.SpecFile, orNone(s.Tags), orNone(s.SkipTags), len(spec.Checks))
+				s.SpecFile, oneline.Or(strings.Join(s.Tags, ","), "(none)"), oneline.Or(strings.Join(s.SkipTags, ","), "(none)"), len(spec.Checks))
 		}
 		for _, c := range plan.Checks {
 			for _, h := range c.Headers {
@@ -159,13 +160,6 @@ func Prepare(s Settings) (*Plan, error) {
 		plan.Command = &Command{Command: s.Command, JUnitInput: s.JUnitInput}
 	}
 	return plan, nil
-}
-
-func orNone(list []string) string {
-	if len(list) == 0 {
-		return "(none)"
-	}
-	return strings.Join(list, ",")
 }
 
 // Run runs the checks, then the suite command (its output streamed to

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipway-deploy/slipway/internal/junit"
+	"github.com/slipway-deploy/slipway/internal/oneline"
 	"github.com/slipway-deploy/slipway/internal/outputs"
 )
 
@@ -75,7 +76,7 @@ func (o Outcome) Summary() string {
 		s += " (failed: " + strings.Join(names, ", ") + more + ")"
 	}
 	if o.SuiteErr != nil {
-		s += "; " + oneLine(o.SuiteErr.Error())
+		s += "; " + oneline.Fold(o.SuiteErr.Error())
 	}
 	return s
 }
@@ -126,7 +127,7 @@ func (o Outcome) WriteText(w io.Writer) error {
 		}
 	}
 	if o.SuiteErr != nil {
-		fmt.Fprintf(&b, "FAIL  suite: %s\n", oneLine(o.SuiteErr.Error()))
+		fmt.Fprintf(&b, "FAIL  suite: %s\n", oneline.Fold(o.SuiteErr.Error()))
 	}
 	fmt.Fprintf(&b, "smoke-test: %s in %s\n", o.Summary(), o.Elapsed.Round(time.Millisecond))
 	_, err := io.WriteString(w, b.String())
@@ -222,7 +223,7 @@ func (o Outcome) JUnit() junit.Report {
 	if o.SuiteErr != nil && (o.Suite == nil || len(o.Suite.Failed()) == 0) {
 		rep.Suites = append(rep.Suites, junit.Suite{Name: "suite command", Cases: []junit.Case{{
 			Name: "suite command", Classname: "smoke-test",
-			Error: &junit.Problem{Message: oneLine(o.SuiteErr.Error()), Type: "command"},
+			Error: &junit.Problem{Message: oneline.Fold(o.SuiteErr.Error()), Type: "command"},
 		}}})
 	}
 	return rep
@@ -294,7 +295,7 @@ func (o Outcome) JSON() ([]byte, error) {
 		}
 	}
 	if o.SuiteErr != nil {
-		doc.SuiteErr = oneLine(o.SuiteErr.Error())
+		doc.SuiteErr = oneline.Fold(o.SuiteErr.Error())
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -328,5 +329,3 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
