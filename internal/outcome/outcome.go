@@ -40,6 +40,7 @@ const (
 	NoTagFile          // the target has no tag file for the app
 	FrozenPastDeadline // a freeze lasts past the decision deadline: given up
 	Passed             // every smoke check and test passed
+	DryRun             // --dry-run: said what it would do, wrote nothing
 
 	// Not yet: ask again later (Argo node Running, with a requeue).
 
@@ -103,6 +104,7 @@ var table = [end]facts{
 	NoTagFile:          {"no-tag-file", "no_tag_file", exitOK, PhaseSucceeded, false},
 	FrozenPastDeadline: {"frozen", "frozen", exitOK, PhaseSucceeded, false},
 	Passed:             {"passed", "passed", exitOK, PhaseSucceeded, false},
+	DryRun:             {"dry-run", "dry_run", exitOK, PhaseSucceeded, false},
 
 	FreezeWindow: {"freeze-window", "freeze_window", exitHeld, PhaseRunning, false},
 	Soaking:      {"soaking", "soaking", exitHeld, PhaseRunning, false},

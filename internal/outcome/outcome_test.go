@@ -31,6 +31,7 @@ var want = map[Outcome]struct {
 	NoTagFile:          {"no-tag-file", "no_tag_file", 0, PhaseSucceeded, false},
 	FrozenPastDeadline: {"frozen", "frozen", 0, PhaseSucceeded, false},
 	Passed:             {"passed", "passed", 0, PhaseSucceeded, false},
+	DryRun:             {"dry-run", "dry_run", 0, PhaseSucceeded, false},
 	FreezeWindow:       {"freeze-window", "freeze_window", 3, PhaseRunning, false},
 	Soaking:            {"soaking", "soaking", 3, PhaseRunning, false},
 	InProgress:         {"in-progress", "in_progress", 1, PhaseRunning, false},
