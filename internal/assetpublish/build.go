@@ -10,16 +10,16 @@ import (
 	"github.com/slipway-deploy/slipway/internal/childproc"
 )
 
-// BuildGracePeriod is how long the build has to exit after SIGTERM before
+// buildGracePeriod is how long the build has to exit after SIGTERM before
 // its process group is killed.
-const BuildGracePeriod = 10 * time.Second
+const buildGracePeriod = 10 * time.Second
 
-// RunBuild runs the asset build command with sh -c in dir, streaming its
+// runBuild runs the asset build command with sh -c in dir, streaming its
 // output to out a whole line at a time. It runs in a process group of its
 // own (package childproc): when ctx ends (SIGTERM) the whole build stops,
 // and nothing it started outlives it. A non-zero exit fails the step
 // (exit 1) naming the status.
-func RunBuild(ctx context.Context, command, dir string, out io.Writer, log *slog.Logger) error {
+func runBuild(ctx context.Context, command, dir string, out io.Writer, log *slog.Logger) error {
 	return childproc.StepError(childproc.Cmd{Args: []string{"sh", "-c", command}, Name: fmt.Sprintf("asset command %q", command), Dir: dir,
-		Stdout: out, Stderr: out, GracePeriod: BuildGracePeriod, Log: log}.Run(ctx))
+		Stdout: out, Stderr: out, GracePeriod: buildGracePeriod, Log: log}.Run(ctx))
 }
