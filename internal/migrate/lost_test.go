@@ -76,15 +76,17 @@ func dbCases() []dbCase {
 
 // runAsync runs Run and returns its error on a channel; the test fails if
 // it has not returned within 60s.
-func runAsync(t *testing.T, o Options, log *slog.Logger) <-chan error {
+func runAsync(t *testing.T, o Config, log *slog.Logger) <-chan error {
 	return runAsyncCtx(t, context.Background(), o, log)
 }
 
-func runAsyncCtx(t *testing.T, ctx context.Context, o Options, log *slog.Logger) <-chan error {
+func runAsyncCtx(t *testing.T, ctx context.Context, o Config, log *slog.Logger) <-chan error {
 	t.Helper()
 	got := make(chan error, 1)
 	go func() {
-		got <- Run(ctx, o, IO{Log: log, Stdout: &syncbuffer.Buffer{}, Stderr: &syncbuffer.Buffer{}, Redactor: &redact.Redactor{}})
+		o.Log, o.Stdout, o.Stderr, o.Secret = log, &syncbuffer.Buffer{}, &syncbuffer.Buffer{}, (&redact.Redactor{}).Add
+		_, err := Run(ctx, o)
+		got <- err
 	}()
 	out := make(chan error, 1)
 	go func() {
@@ -112,7 +114,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 			var logs syncbuffer.Buffer
 			ready := filepath.Join(t.TempDir(), "ready")
 			key := "lost-" + dbtest.UniqueSuffix()
-			got := runAsync(t, Options{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
+			got := runAsync(t, Config{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 10 * time.Second, LockCheckInterval: 50 * time.Millisecond,
 				Command: []string{"sh", "-c", `trap 'exit 143' TERM; touch "$1"; while :; do sleep 0.05; done`, "sh", ready}},
 				slog.New(slog.NewTextHandler(&logs, nil)))
@@ -135,7 +137,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0001_block.up.sql"), []byte(stmt), 0o644))
 			key := "lost-" + suffix
 			var logs syncbuffer.Buffer
-			got := runAsync(t, Options{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
+			got := runAsync(t, Config{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 20 * time.Second, LockCheckInterval: 50 * time.Millisecond, SQLDir: dir, MigrationsTable: table},
 				slog.New(slog.NewTextHandler(&logs, nil)))
 			waitFor(t, "the statement's start", func() bool { return running(t, h, db.name, stmt) })
@@ -151,7 +153,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		dir := t.TempDir()
 		lock, ready := filepath.Join(dir, "migrate.lock"), filepath.Join(dir, "ready")
-		got := runAsync(t, Options{Lock: "file:" + lock, WaitForDatabase: time.Second, GracePeriod: 10 * time.Second,
+		got := runAsync(t, Config{Lock: "file:" + lock, WaitForDatabase: time.Second, GracePeriod: 10 * time.Second,
 			LockCheckInterval: 20 * time.Millisecond,
 			Command:           []string{"sh", "-c", `touch "$1"; exec sleep 60`, "sh", ready}}, slog.New(slog.DiscardHandler))
 		waitFor(t, "the command's start", func() bool { _, err := os.Stat(ready); return err == nil })
@@ -191,7 +193,7 @@ func TestSQLStatementCancelledWhenStopped(t *testing.T) {
 			stmt := db.blocker(t, suffix)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0001_first.up.sql"), []byte("SELECT 1;"), 0o644))
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0002_block.up.sql"), []byte(stmt), 0o644))
-			o := Options{DatabaseURL: db.url, LockKey: "stop-" + suffix, Lock: "database", WaitForDatabase: 10 * time.Second,
+			o := Config{DatabaseURL: db.url, LockKey: "stop-" + suffix, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 20 * time.Second, SQLDir: dir, MigrationsTable: table}
 			ctx, cancel := context.WithCancelCause(context.Background())
 			got := runAsyncCtx(t, ctx, o, slog.New(slog.DiscardHandler))
