@@ -585,6 +585,7 @@ func TestSQLMode(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			assert.Equal(t, "2", string(must(os.ReadFile(filepath.Join(outDir, "applied")))))
 			assert.NotEmpty(t, must(os.ReadFile(filepath.Join(outDir, "duration"))))
+			assert.Equal(t, "migrated", string(must(os.ReadFile(filepath.Join(outDir, "outcome")))))
 			var n int
 			require.NoError(t, h.QueryRow("SELECT count(*) FROM "+people).Scan(&n))
 			assert.Equal(t, 2, n)
@@ -594,6 +595,7 @@ func TestSQLMode(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			assert.Contains(t, out, "no pending migrations")
 			assert.Equal(t, "0", string(must(os.ReadFile(filepath.Join(outDir, "applied")))))
+			assert.Equal(t, "already-there", string(must(os.ReadFile(filepath.Join(outDir, "outcome")))))
 			require.NoError(t, h.QueryRow("SELECT count(*) FROM "+people).Scan(&n))
 			assert.Equal(t, 2, n, "a re-run inserted again")
 
