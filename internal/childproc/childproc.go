@@ -3,7 +3,7 @@
 // process group of their own, output passed on a whole line at a time,
 // stopped as a group (SIGTERM, a grace period, then SIGKILL) when the
 // context ends, at a timeout or on a signal to this process, and never
-// outliving the step.
+// outliving the step. StepError gives its end the step's exit code.
 package childproc
 
 import (

@@ -1,7 +1,9 @@
-// Package migrate runs an app's migrations: a command (rails db:migrate, say)
-// with its signals forwarded and a deadline, or a folder of NNNN_name.up.sql
-// files through golang-migrate, under the lock of package dblock; either
-// stops when the lock is lost.
+// Package migrate is the migrate step. Run waits for the database, takes
+// the lock of package dblock and runs the app's migrations under it: a
+// command (rails db:migrate, say) with its signals forwarded and a
+// deadline, or a folder of NNNN_name.up.sql files through golang-migrate;
+// either stops when the lock is lost. Its Result says what was applied.
+// Lint (`migrate lint`) runs package sqllint over the pending files.
 package migrate
 
 import (

@@ -147,23 +147,7 @@ func Run(ctx context.Context, o Config) (res Result, err error) {
 		return res, exitcode.Failedf("take the migration lock: %w", err)
 	}
 	log.Info("holding the migration lock", "key", plan.key, "lock", o.Lock)
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		rerr := lease.Release(rctx)
-		switch {
-		case rerr == nil:
-			log.Info("released the migration lock", "key", plan.key)
-		case errors.Is(err, dblock.ErrLockLost):
-			// already the error
-		case err == nil && errors.Is(rerr, dblock.ErrLockLost):
-			// found out only now: the migration ran to its end, but
-			// maybe not alone
-			err = exitcode.Failedf("%w (the migration had finished, but may have overlapped with another run)", rerr)
-		default:
-			log.Warn("release the migration lock", "error", rerr.Error())
-		}
-	}()
+	defer func() { err = o.release(ctx, lease, plan.key, err) }()
 	res.migrated = true
 	defer func() { res.Duration = time.Since(start) }()
 	// the migration stops when the lock is lost
@@ -176,6 +160,27 @@ func Run(ctx context.Context, o Config) (res Result, err error) {
 		err = o.runCommand(wctx, deadline, lease)
 	}
 	return res, err
+}
+
+// release releases the lock whatever happened, and returns the run's
+// error: err, or the loss of the lock found only now.
+func (o Config) release(ctx context.Context, lease dblock.Lease, key string, err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	rerr := lease.Release(rctx)
+	switch {
+	case rerr == nil:
+		o.Log.Info("released the migration lock", "key", key)
+	case errors.Is(err, dblock.ErrLockLost):
+		// already the error
+	case err == nil && errors.Is(rerr, dblock.ErrLockLost):
+		// found out only now: the migration ran to its end, but maybe
+		// not alone
+		return exitcode.Failedf("%w (the migration had finished, but may have overlapped with another run)", rerr)
+	default:
+		o.Log.Warn("release the migration lock", "error", rerr.Error())
+	}
+	return err
 }
 
 // applySQL applies the pending files on a connection of their own; db is

@@ -1,8 +1,12 @@
-// Package smoke runs smoke-test checks against a deployed app: each check
-// concurrently, a failing one retried with backoff until it passes or the
-// deadline passes (a rollout's 502s are waited out, a passing check is not
-// run again), and reports every check like a test suite. It also runs an
-// external suite (Playwright, Cucumber) and reads its JUnit report.
+// Package smoke is the smoke-test step. Run prepares a plan from the flags
+// (the spec's selected checks, the credentials, the suite command; any
+// error is bad input, before a request is sent), runs the checks against
+// the deployed app concurrently, a failing one retried with backoff until
+// it passes or the deadline passes (a rollout's 502s are waited out, a
+// passing check is not run again), then the external suite (Playwright,
+// Cucumber) whose JUnit report it reads. It prints every check and test
+// like a test suite, writes the JUnit and JSON reports masked, and returns
+// a Result whose outcome is Passed or ChecksFailed.
 package smoke
 
 import (

@@ -22,7 +22,7 @@ import (
 	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
 	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
-	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
+	"github.com/slipway-deploy/slipway/internal/testsupport/proctest"
 )
 
 // Passwords the tests put in database URLs; no output may contain them.
@@ -97,57 +97,31 @@ func openRaw(t *testing.T, raw string) *sql.DB {
 	return db
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncbuffer.Buffer // stdout and stderr, readable while it runs
-	done chan struct{}
-	code int
-}
+type proc = proctest.Proc
 
 // start runs migrate with args; extraEnv is added to the environment.
 func start(t *testing.T, extraEnv []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncbuffer.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"--log-format", "text"}, args...)...)
-	p.cmd.Env = append(os.Environ(), extraEnv...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		_ = p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	cmd := exec.Command(bin, append([]string{"--log-format", "text"}, args...)...)
+	cmd.Env = append(os.Environ(), extraEnv...)
+	p, err := proctest.Start(t, cmd)
+	require.NoError(t, err)
 	return p
 }
 
 // wait waits (at most 60s) for the process, checks that its output has no
 // password, and returns its exit code and output.
-func (p *proc) wait(t *testing.T) (int, string) {
+func wait(t *testing.T, p *proc) (int, string) {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("migrate did not exit within 60s; output:\n%s", p.out.String())
-	}
-	out := p.out.String()
+	code, out := p.Wait(t, 60*time.Second)
 	assert.NotContains(t, out, pgPassword, "a password leaked")
 	assert.NotContains(t, out, mysqlPassword, "a password leaked")
-	return p.code, out
+	return code, out
 }
 
 func runMigrate(t *testing.T, extraEnv []string, args ...string) (int, string) {
 	t.Helper()
-	return start(t, extraEnv, args...).wait(t)
+	return wait(t, start(t, extraEnv, args...))
 }
 
 // waitFile waits (at most 20s) for path to exist.
@@ -161,9 +135,8 @@ func waitFile(t *testing.T, path string, p ...*proc) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, pr := range p {
-		_ = pr.cmd.Process.Kill()
-		<-pr.done
-		t.Log(pr.out.String())
+		pr.Kill()
+		t.Log(pr.Out.String())
 	}
 	t.Fatalf("%s did not appear within 20s", path)
 }
@@ -207,9 +180,8 @@ func waitEvent(t *testing.T, dir, event string, p ...*proc) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, pr := range p {
-		_ = pr.cmd.Process.Kill()
-		<-pr.done
-		t.Log(pr.out.String())
+		pr.Kill()
+		t.Log(pr.Out.String())
 	}
 	t.Fatalf("event %q not recorded within 20s (events: %v)", event, readEvents(t, dir))
 }
@@ -238,8 +210,8 @@ func runPair(t *testing.T, dir string, bAfterA bool, argsA, argsB []string) (out
 		waitEvent(t, dir, "a_start", pa)
 	}
 	pb := start(t, nil, argsB...)
-	codeA, outA := pa.wait(t)
-	codeB, outB := pb.wait(t)
+	codeA, outA := wait(t, pa)
+	codeB, outB := wait(t, pb)
 	require.Equal(t, 0, codeA, outA)
 	require.Equal(t, 0, codeB, outB)
 	return outA, outB, readEvents(t, dir)
@@ -320,7 +292,7 @@ func TestLockReleasedWhenTheCommandFails(t *testing.T) {
 				pid, err := strconv.Atoi(strings.TrimSpace(string(must(os.ReadFile(pidFile)))))
 				require.NoError(t, err)
 				require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-				code, out := p.wait(t)
+				code, out := wait(t, p)
 				assert.Equal(t, 1, code, out)
 				assert.Contains(t, out, "was killed by killed")
 				assert.Contains(t, out, "released the migration lock")
@@ -363,8 +335,8 @@ while :; do sleep 0.05; done`
 				got <- err
 			}()
 
-			require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-			code, out := p.wait(t)
+			require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+			code, out := wait(t, p)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, out, "migrate received terminated")
 			assert.Contains(t, out, "released the migration lock")
@@ -404,12 +376,12 @@ while :; do sleep 0.05; done`
 			waitEvent(t, dir, "a_start", pa)
 			pb := start(t, nil, "--database-url", db.url, "--lock-key", key,
 				"--", "sh", "-c", `echo b_start >> "$1"`, "sh", eventsFile(dir))
-			require.Eventually(t, func() bool { return strings.Contains(pb.out.String(), "waiting for the migration lock") },
+			require.Eventually(t, func() bool { return strings.Contains(pb.Out.String(), "waiting for the migration lock") },
 				20*time.Second, 10*time.Millisecond, "the second migrate does not wait")
 
 			killLockSession(t, db, key)
-			codeA, outA := pa.wait(t)
-			codeB, outB := pb.wait(t)
+			codeA, outA := wait(t, pa)
+			codeB, outB := wait(t, pb)
 			assert.Equal(t, 1, codeA, outA)
 			assert.Contains(t, lastLine(outA), fmt.Sprintf(`migrate: lost the migration lock %q: its database session (lock) failed a check`, key))
 			assert.Contains(t, lastLine(outA), "the command was stopped: command sh exited with status 143")
@@ -451,9 +423,9 @@ func TestSQLModeCancelsTheRunningStatement(t *testing.T) {
 				"--migrations-table", table}, tc.args...)...)
 			if tc.signal {
 				require.Eventually(t, sleeping, 20*time.Second, 10*time.Millisecond, "the statement never ran")
-				require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+				require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
 			}
-			code, out := p.wait(t)
+			code, out := wait(t, p)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, lastLine(out), tc.want)
 			assert.Contains(t, lastLine(out), "canceling statement due to user request")
@@ -473,8 +445,8 @@ func TestMigrateKilledTakesTheCommandAndLockWithIt(t *testing.T) {
 			waitFile(t, pidFile, p)
 			pid, err := strconv.Atoi(strings.TrimSpace(string(must(os.ReadFile(pidFile)))))
 			require.NoError(t, err)
-			require.NoError(t, p.cmd.Process.Kill()) // SIGKILL: no clean-up in migrate
-			code, _ := p.wait(t)
+			require.NoError(t, p.Cmd.Process.Kill()) // SIGKILL: no clean-up in migrate
+			code, _ := wait(t, p)
 			assert.Equal(t, -1, code)
 			// the command does not go on migrating without the lock
 			require.Eventually(t, func() bool {
@@ -496,8 +468,8 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 		p := start(t, nil, "--database-url", db.url, "--lock-key", dbtest.UniqueKey(t), "--grace-period", "300ms",
 			"--", "sh", "-c", `trap '' TERM; touch "$1"; sleep 30`, "sh", ready)
 		waitFile(t, ready, p)
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-		code, out := p.wait(t)
+		require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+		code, out := wait(t, p)
 		assert.Equal(t, 1, code, out)
 		assert.Contains(t, out, "grace period over")
 		assert.Contains(t, out, "was killed by killed")
