@@ -310,7 +310,8 @@ func (o Result) JSON() ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// writeFile writes data to path whole or not at all.
+// writeFile writes data to path whole or not at all (package outputs'
+// atomic write: a report is the step's own file, not an Argo output).
 func writeFile(path string, data []byte) error {
 	return outputs.Write(filepath.Dir(path), map[string]string{filepath.Base(path): string(data)})
 }
