@@ -2,6 +2,7 @@ package assetpublish
 
 import (
 	"context"
+	"crypto/md5"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/assets"
+	"github.com/slipway-deploy/slipway/internal/assetstore"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/outcome"
 )
@@ -64,4 +66,24 @@ func TestReport(t *testing.T) {
 			assert.Equal(t, tc.outputs, r.Outputs)
 		})
 	}
+}
+
+// The store compares what Inspect hashed, the parts' hashes included: a
+// multipart object is then found the same by its predicted ETag.
+func TestContentIsWhatInspectHashed(t *testing.T) {
+	dir := t.TempDir()
+	body := make([]byte, 12000)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	p := filepath.Join(dir, "video-0a1b2c3d4e5f.mp4")
+	require.NoError(t, os.WriteFile(p, body, 0o644))
+	a, err := assets.Policy{PartSize: 5000}.Inspect(assets.File{Rel: "video-0a1b2c3d4e5f.mp4", Path: p, Size: 12000}, nil)
+	require.NoError(t, err)
+	c := content(a)
+	assert.Equal(t, int64(12000), c.Size)
+	assert.Equal(t, md5.Sum(body), c.MD5)
+	require.Len(t, c.PartMD5s, 3)
+	assert.Equal(t, md5.Sum(body[10000:]), c.PartMD5s[2])
+	assert.Regexp(t, `^[0-9a-f]{32}-3$`, assetstore.ETag(c))
 }
