@@ -93,6 +93,7 @@ var outcomeHeadlines = map[outcome.Outcome]string{
 	outcome.NoTagFile:          "frontend v42 deployed to integration, not promoted to staging: staging has no tag file for frontend",
 	outcome.FrozenPastDeadline: "frontend v42 deployed to integration, not promoted to staging: a freeze on staging lasts past the deadline",
 	outcome.Passed:             "frontend v42 deployed to integration",
+	outcome.DryRun:             "frontend v42 deployed to integration",
 	outcome.FreezeWindow:       "frontend v42 deployed to integration, not promoted to staging: a freeze covers staging now",
 	outcome.Soaking:            "frontend v42 deployed to integration, not promoted to staging: still soaking in integration",
 	outcome.InProgress:         "frontend v42 deployed to integration, not promoted to staging: the promotion was still in progress",
@@ -112,7 +113,7 @@ func outcomeCases(t *testing.T) []golden {
 		case outcome.Promoted:
 			k = KindPromoted
 		case outcome.Updated, outcome.RolledBack, outcome.Published, outcome.Migrated, outcome.Notified,
-			outcome.LastEnvironment, outcome.Passed:
+			outcome.LastEnvironment, outcome.Passed, outcome.DryRun:
 			k = KindDeployed // not about a promotion, or none to do
 		}
 		o := o
