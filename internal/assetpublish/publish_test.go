@@ -3,8 +3,10 @@ package assetpublish
 import (
 	"context"
 	"crypto/md5"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,6 +66,9 @@ func TestReport(t *testing.T) {
 			assert.Equal(t, "published", r.Event)
 			assert.Equal(t, tc.attrs, r.Attrs)
 			assert.Equal(t, tc.outputs, r.Outputs)
+			if r.Outputs != nil {
+				assert.ElementsMatch(t, Outputs, slices.Collect(maps.Keys(r.Outputs)), "the outputs the step declares")
+			}
 		})
 	}
 }

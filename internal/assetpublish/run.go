@@ -46,6 +46,9 @@ type Config struct {
 	Secret func(...string)
 }
 
+// Outputs are the Argo outputs a Result carries besides `outcome`.
+var Outputs = []string{"uploaded", "skipped", "bytes"}
+
 // Result counts a publication's objects and the bytes uploaded.
 type Result struct {
 	Destination string

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,6 +176,9 @@ func TestReport(t *testing.T) {
 			assert.Equal(t, tc.outcome, r.Outcome)
 			assert.Equal(t, tc.reason, r.Reason)
 			assert.Equal(t, tc.outputs, r.Outputs)
+			if r.Outputs != nil {
+				assert.ElementsMatch(t, Outputs, slices.Collect(maps.Keys(r.Outputs)), "the outputs the step declares")
+			}
 		})
 	}
 }

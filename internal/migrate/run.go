@@ -50,6 +50,9 @@ type Config struct {
 	Secret func(...string)
 }
 
+// Outputs are the Argo outputs a Result carries besides `outcome`.
+var Outputs = []string{"applied", "duration"}
+
 // Result is what a run did.
 type Result struct {
 	// SQL is set in SQL mode; a command's migrations are not counted.

@@ -2,8 +2,10 @@ package smoke
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -81,6 +83,9 @@ func TestReport(t *testing.T) {
 			assert.Equal(t, tc.outcome, r.Outcome)
 			assert.Equal(t, tc.reason, r.Reason)
 			assert.Equal(t, tc.outputs, r.Outputs)
+			if r.Outputs != nil {
+				assert.ElementsMatch(t, Outputs, slices.Collect(maps.Keys(r.Outputs)), "the outputs the step declares")
+			}
 		})
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/slipway-deploy/slipway/internal/outcome"
 )
 
+// Outputs are the Argo outputs a Result carries besides `outcome`.
+var Outputs = []string{"passed", "failed", "summary"}
+
 // Run is the smoke-test step: prepare the plan (every input error is exit
 // 2, before anything is requested), run the checks and the suite, print
 // them, and write the reports asked for, masked. Failing checks are not an

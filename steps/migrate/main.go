@@ -34,6 +34,7 @@ func step() stepcli.Step {
 			&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "wait for the database and print what would run (the command, or the pending files), without locking or migrating"},
 			&cli.StringFlag{Name: "outputs-dir", EnvVars: env("outputs-dir"), Usage: "write Argo outputs here: outcome, applied (number of files applied; \"unknown\" in command mode), duration"},
 		},
+		Outputs: migrate.Outputs,
 		Run: func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Reporter, error) {
 			return migrate.Run(ctx, migrate.Config{DatabaseURL: c.String("database-url"), App: c.String("app"), LockKey: c.String("lock-key"),
 				Lock: c.String("lock"), WaitForDatabase: c.Duration("wait-for-database"), Timeout: c.Duration("timeout"),

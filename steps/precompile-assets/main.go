@@ -46,7 +46,8 @@ func step() stepcli.Step {
 			&cli.BoolFlag{Name: "dry-run", EnvVars: stepcli.Env("dry-run"), Usage: "list what would be uploaded; write nothing"},
 			&cli.StringFlag{Name: "outputs-dir", EnvVars: stepcli.Env("outputs-dir"), Usage: "write Argo outputs outcome, uploaded, skipped and bytes into `DIR`"},
 		},
-		Run: run,
+		Outputs: assetpublish.Outputs,
+		Run:     run,
 	}
 }
 

@@ -43,7 +43,8 @@ func step() stepcli.Step {
 			&cli.StringFlag{Name: "outputs-dir", EnvVars: env("outputs-dir"), Usage: "write Argo output parameters outcome, passed, failed and summary here"},
 			&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "validate the spec and flags, list what would run, request nothing"},
 		},
-		Run: run,
+		Outputs: smoke.Outputs,
+		Run:     run,
 	}
 }
 
