@@ -1,7 +1,9 @@
-// Package assetpublish publishes an asset tree to a store: walk and hash the
-// whole tree first (so bad input is refused before anything is written), list
-// the destination once, upload what differs concurrently, and upload
-// manifests only after every other object made it. It never deletes.
+// Package assetpublish is the precompile-assets step: Run checks the
+// flags, runs the app's asset build, then publishes the tree to a store
+// (package assetstore): walk and hash the whole tree first (so bad input is
+// refused before anything is written), list the destination once, upload
+// what differs concurrently, and upload manifests only after every other
+// object made it. It never deletes.
 package assetpublish
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,44 +22,27 @@ import (
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 )
 
-// Options for Publish.
-type Options struct {
-	SourceDir   string
-	Store       assetstore.Store
-	Policy      assets.Policy
-	Concurrency int
-	// DryRun lists what would be uploaded on Out and writes nothing.
-	DryRun bool
-	Out    io.Writer
-	Log    *slog.Logger
+// options are a checked publication.
+type options struct {
+	sourceDir   string
+	store       assetstore.Store
+	policy      assets.Policy
+	concurrency int
+	// dryRun lists what would be uploaded on out and writes nothing.
+	dryRun bool
+	out    io.Writer
+	log    *slog.Logger
 }
 
-// Result counts objects and the bytes uploaded.
-type Result struct {
-	Uploaded int
-	Skipped  int
-	Failed   int
-	Bytes    int64
-}
-
-// Publish runs one publication. Errors carry exit codes: 2 for a bad tree or
+// publish runs one publication. Errors carry exit codes: 2 for a bad tree or
 // a missing bucket, 1 for anything a re-run may fix.
-func Publish(ctx context.Context, o Options) (Result, error) {
-	var res Result
-	if o.Concurrency < 1 {
-		o.Concurrency = 1
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	files, err := assets.Walk(o.SourceDir)
+func publish(ctx context.Context, o options) (Result, error) {
+	res := Result{Destination: o.store.String(), DryRun: o.dryRun, counted: true}
+	files, err := assets.Walk(o.sourceDir)
 	if err != nil {
 		return res, exitcode.AsInvalid(err)
 	}
-	o.Policy.PartSize = o.Store.PartSize()
+	o.policy.PartSize = o.store.PartSize()
 	// List the destination while the tree is hashed: both take a while.
 	listCtx, stopList := context.WithCancel(ctx)
 	defer stopList()
@@ -66,10 +52,10 @@ func Publish(ctx context.Context, o Options) (Result, error) {
 	}
 	listed := make(chan listing, 1)
 	go func() {
-		objs, err := o.Store.List(listCtx)
+		objs, err := o.store.List(listCtx)
 		listed <- listing{objs, err}
 	}()
-	all, err := inspectAll(ctx, o.Policy, files)
+	all, err := inspectAll(ctx, o.policy, files)
 	if err != nil {
 		stopList()
 		<-listed
@@ -83,8 +69,8 @@ func Publish(ctx context.Context, o Options) (Result, error) {
 		}
 		return res, err
 	}
-	o.Log.Info("publishing", "source", o.SourceDir, "destination", o.Store.String(),
-		"files", len(all), "existing", len(remote), "dry_run", o.DryRun)
+	o.log.Info("publishing", "source", o.sourceDir, "destination", res.Destination,
+		"files", len(all), "existing", len(remote), "dry_run", o.dryRun)
 
 	var rest, manifests []assets.Asset
 	for _, a := range all {
@@ -99,11 +85,11 @@ func Publish(ctx context.Context, o Options) (Result, error) {
 	if p.failed.Load() == 0 && ctx.Err() == nil {
 		p.run(ctx, manifests)
 	}
-	res = Result{Uploaded: int(p.uploaded.Load()), Skipped: int(p.skipped.Load()),
-		Failed: int(p.failed.Load()), Bytes: p.bytes.Load()}
+	res.Uploaded, res.Skipped = int(p.uploaded.Load()), int(p.skipped.Load())
+	res.Failed, res.Bytes = int(p.failed.Load()), p.bytes.Load()
 	if res.Failed > 0 || ctx.Err() != nil {
 		missing := len(all) - res.Uploaded - res.Skipped
-		msg := fmt.Sprintf("%d of %d objects did not make it to %s", missing, len(all), o.Store)
+		msg := fmt.Sprintf("%d of %d objects did not make it to %s", missing, len(all), res.Destination)
 		if len(manifests) > 0 && p.failed.Load() > 0 {
 			msg += fmt.Sprintf(" (%d manifests held back until every asset is there)", len(manifests))
 		}
@@ -149,7 +135,7 @@ func inspectAll(ctx context.Context, pol assets.Policy, files []assets.File) ([]
 }
 
 type publisher struct {
-	o      Options
+	o      options
 	remote map[string]assetstore.Object
 
 	uploaded, skipped, failed atomic.Int64
@@ -160,12 +146,12 @@ type publisher struct {
 }
 
 func (p *publisher) run(ctx context.Context, list []assets.Asset) {
-	forEach(ctx, len(list), p.o.Concurrency, func(i int) { p.one(ctx, list[i]) })
+	forEach(ctx, len(list), p.o.concurrency, func(i int) { p.one(ctx, list[i]) })
 }
 
 func (p *publisher) one(ctx context.Context, a assets.Asset) {
 	if obj, ok := p.remote[a.Rel]; ok {
-		same, err := p.o.Store.Same(ctx, obj, a)
+		same, err := p.o.store.Same(ctx, obj, content(a))
 		if err != nil {
 			p.fail(err)
 			return
@@ -175,22 +161,38 @@ func (p *publisher) one(ctx context.Context, a assets.Asset) {
 			return
 		}
 	}
-	if p.o.DryRun {
+	if p.o.dryRun {
 		p.out.Lock()
-		fmt.Fprintf(p.o.Out, "would upload %s (%d bytes, %s, %s%s)\n", a.Rel, a.Size, a.ContentType,
+		fmt.Fprintf(p.o.out, "would upload %s (%d bytes, %s, %s%s)\n", a.Rel, a.Size, a.ContentType,
 			a.CacheControl, encodingNote(a.ContentEncoding))
 		p.out.Unlock()
 		p.uploaded.Add(1)
 		p.bytes.Add(a.Size)
 		return
 	}
-	if err := p.o.Store.Put(ctx, a); err != nil {
+	if err := p.put(ctx, a); err != nil {
 		p.fail(err)
 		return
 	}
-	p.o.Log.Debug("uploaded", "key", a.Rel, "bytes", a.Size, "content_type", a.ContentType)
+	p.o.log.Debug("uploaded", "key", a.Rel, "bytes", a.Size, "content_type", a.ContentType)
 	p.uploaded.Add(1)
 	p.bytes.Add(a.Size)
+}
+
+// put uploads a from its file.
+func (p *publisher) put(ctx context.Context, a assets.Asset) error {
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", a.Rel, err)
+	}
+	defer f.Close()
+	return p.o.store.Put(ctx, a.Rel, f, content(a), assetstore.Metadata{
+		ContentType: a.ContentType, CacheControl: a.CacheControl, ContentEncoding: a.ContentEncoding})
+}
+
+// content is what the store compares and checks of a's bytes.
+func content(a assets.Asset) assetstore.Content {
+	return assetstore.Content{Size: a.Size, MD5: a.MD5, PartMD5s: a.PartMD5s}
 }
 
 func encodingNote(enc string) string {
@@ -202,7 +204,7 @@ func encodingNote(enc string) string {
 
 func (p *publisher) fail(err error) {
 	p.failed.Add(1)
-	p.o.Log.Warn("upload failed", "error", err)
+	p.o.log.Warn("upload failed", "error", err)
 	p.mu.Lock()
 	if p.first == nil {
 		p.first = err

@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/slipway-deploy/slipway/internal/assets"
 )
 
 // tmpPrefix names the temporary files Local writes before renaming them into
@@ -63,47 +61,42 @@ func (l *Local) List(ctx context.Context) (map[string]Object, error) {
 }
 
 // Same compares sizes, then the MD5 of the file already there.
-func (l *Local) Same(ctx context.Context, obj Object, a assets.Asset) (bool, error) {
-	if obj.Size != a.Size {
+func (l *Local) Same(ctx context.Context, obj Object, c Content) (bool, error) {
+	if obj.Size != c.Size {
 		return false, nil
 	}
-	f, err := os.Open(l.path(a.Rel))
+	f, err := os.Open(l.path(obj.Key))
 	if err != nil {
-		return false, fmt.Errorf("compare %s: %w", a.Rel, err)
+		return false, fmt.Errorf("compare %s: %w", obj.Key, err)
 	}
 	defer f.Close()
 	h := md5.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return false, fmt.Errorf("compare %s: %w", a.Rel, err)
+		return false, fmt.Errorf("compare %s: %w", obj.Key, err)
 	}
-	return bytes.Equal(h.Sum(nil), a.MD5[:]), nil
+	return bytes.Equal(h.Sum(nil), c.MD5[:]), nil
 }
 
-// Put copies the file into a temporary file next to its place, then renames
-// it there.
-func (l *Local) Put(ctx context.Context, a assets.Asset) error {
+// Put copies body into a temporary file next to its place, then renames
+// it there. meta is not kept.
+func (l *Local) Put(ctx context.Context, key string, body Body, c Content, _ Metadata) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dst := l.path(a.Rel)
+	dst := l.path(key)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("put %s: %w", a.Rel, err)
+		return fmt.Errorf("put %s: %w", key, err)
 	}
-	src, err := os.Open(a.Path)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", a.Rel, err)
-	}
-	defer src.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), tmpPrefix+"*")
 	if err != nil {
-		return fmt.Errorf("put %s: %w", a.Rel, err)
+		return fmt.Errorf("put %s: %w", key, err)
 	}
-	n, err := io.Copy(tmp, src)
+	n, err := io.Copy(tmp, body)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n != a.Size {
-		err = fmt.Errorf("size changed while publishing (%d bytes, then %d)", a.Size, n)
+	if err == nil && n != c.Size {
+		err = fmt.Errorf("size changed while publishing (%d bytes, then %d)", c.Size, n)
 	}
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o644)
@@ -113,11 +106,11 @@ func (l *Local) Put(ctx context.Context, a assets.Asset) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", a.Rel, err)
+		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
 }
 
-func (l *Local) path(rel string) string {
-	return filepath.Join(l.Dir, filepath.FromSlash(rel))
+func (l *Local) path(key string) string {
+	return filepath.Join(l.Dir, filepath.FromSlash(key))
 }

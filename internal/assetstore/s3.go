@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/slipway-deploy/slipway/internal/assets"
 )
 
 // S3PartSize is the part size of multipart uploads; files above it are
@@ -35,33 +32,17 @@ const S3PartSize = 16 << 20
 // the whole object: the ETag of an object uploaded in parts is not its MD5.
 const md5Meta = "md5"
 
-// S3Config configures an S3 store.
-type S3Config struct {
-	Bucket string
-	Prefix string
-	// Region; empty takes the standard chain's (AWS_REGION, shared config),
-	// then us-east-1.
-	Region string
-	// EndpointURL for S3-compatible services; empty is AWS.
-	EndpointURL string
-	PathStyle   bool
-	// Concurrency sizes the connection pool: the number of requests in flight.
-	Concurrency int
-	// MaxAttempts per request, first try included (adaptive retry mode).
-	MaxAttempts int
-}
-
 // S3 is a bucket and prefix on an S3-compatible service.
 type S3 struct {
-	cfg      S3Config
-	client   *s3.Client
-	uploader *manager.Uploader
+	bucket, prefix string
+	client         *s3.Client
+	uploader       *manager.Uploader
 }
 
-// NewS3 builds a client from the standard credential chain (environment,
+// newS3 builds a client from the standard credential chain (environment,
 // shared config and credentials files, web identity, container and instance
 // roles) with the SDK's adaptive retry mode.
-func NewS3(ctx context.Context, c S3Config) (*S3, error) {
+func newS3(ctx context.Context, bucket, prefix string, c Options) (*S3, error) {
 	if c.Concurrency < 1 {
 		c.Concurrency = 1
 	}
@@ -117,27 +98,27 @@ func NewS3(ctx context.Context, c S3Config) (*S3, error) {
 		u.Concurrency = 4
 		u.LeavePartsOnError = false
 	})
-	return &S3{cfg: c, client: client, uploader: uploader}, nil
+	return &S3{bucket: bucket, prefix: prefix, client: client, uploader: uploader}, nil
 }
 
 func (s *S3) String() string {
-	return Destination{Scheme: "s3", Bucket: s.cfg.Bucket, Prefix: s.cfg.Prefix}.String()
+	return Destination{Scheme: "s3", Bucket: s.bucket, Prefix: s.prefix}.String()
 }
 
 func (s *S3) PartSize() int64 { return S3PartSize }
 
-func (s *S3) key(rel string) string {
-	if s.cfg.Prefix == "" {
-		return rel
+func (s *S3) key(key string) string {
+	if s.prefix == "" {
+		return key
 	}
-	return s.cfg.Prefix + "/" + rel
+	return s.prefix + "/" + key
 }
 
 func (s *S3) listPrefix() string {
-	if s.cfg.Prefix == "" {
+	if s.prefix == "" {
 		return ""
 	}
-	return s.cfg.Prefix + "/"
+	return s.prefix + "/"
 }
 
 // List pages through ListObjectsV2 below the prefix.
@@ -145,7 +126,7 @@ func (s *S3) List(ctx context.Context) (map[string]Object, error) {
 	objs := map[string]Object{}
 	prefix := s.listPrefix()
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(s.cfg.Bucket),
+		Bucket: aws.String(s.bucket),
 		Prefix: aws.String(prefix),
 	})
 	for p.HasMorePages() {
@@ -161,70 +142,72 @@ func (s *S3) List(ctx context.Context) (map[string]Object, error) {
 	return objs, nil
 }
 
-// ETag is the ETag S3 gives a's content as Put uploads it: the MD5 for one
-// PUT, the MD5 of the parts' MD5s and "-N" for a multipart upload.
-func ETag(a assets.Asset) string {
-	if len(a.PartMD5s) == 0 {
-		return hex.EncodeToString(a.MD5[:])
+// ETag is the ETag S3 gives c as Put uploads it: the MD5 for one PUT, the
+// MD5 of the parts' MD5s and "-N" for a multipart upload.
+func ETag(c Content) string {
+	if len(c.PartMD5s) == 0 {
+		return hex.EncodeToString(c.MD5[:])
 	}
 	var all []byte
-	for _, p := range a.PartMD5s {
+	for _, p := range c.PartMD5s {
 		all = append(all, p[:]...)
 	}
 	sum := md5.Sum(all)
-	return hex.EncodeToString(sum[:]) + "-" + strconv.Itoa(len(a.PartMD5s))
+	return hex.EncodeToString(sum[:]) + "-" + strconv.Itoa(len(c.PartMD5s))
 }
 
 // Same compares size and ETag. When the sizes match but the ETag does not
 // (an object uploaded in parts of another size, or encrypted with SSE-KMS,
 // whose ETag is not an MD5), its md5 metadata decides.
-func (s *S3) Same(ctx context.Context, obj Object, a assets.Asset) (bool, error) {
-	if obj.Size != a.Size {
+func (s *S3) Same(ctx context.Context, obj Object, c Content) (bool, error) {
+	if obj.Size != c.Size {
 		return false, nil
 	}
-	if strings.EqualFold(obj.ETag, ETag(a)) {
+	if strings.EqualFold(obj.ETag, ETag(c)) {
 		return true, nil
 	}
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(s.cfg.Bucket),
-		Key:    aws.String(s.key(a.Rel)),
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.key(obj.Key)),
 	})
 	if err != nil {
-		return false, fmt.Errorf("head %s: %w", a.Rel, classify(err))
+		return false, fmt.Errorf("head %s: %w", obj.Key, classify(err))
 	}
-	return strings.EqualFold(head.Metadata[md5Meta], hex.EncodeToString(a.MD5[:])), nil
+	return strings.EqualFold(head.Metadata[md5Meta], hex.EncodeToString(c.MD5[:])), nil
 }
 
-// Put streams the file from disk: one PutObject with Content-MD5, or a
-// multipart upload reading each part straight from the file.
-func (s *S3) Put(ctx context.Context, a assets.Asset) error {
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", a.Rel, err)
-	}
-	defer f.Close()
+// Put streams body: one PutObject with Content-MD5, or a multipart upload
+// reading each part straight from it (at its offset, unbuffered).
+func (s *S3) Put(ctx context.Context, key string, body Body, c Content, meta Metadata) error {
 	in := &s3.PutObjectInput{
-		Bucket:        aws.String(s.cfg.Bucket),
-		Key:           aws.String(s.key(a.Rel)),
-		Body:          f,
-		ContentLength: aws.Int64(a.Size),
-		ContentType:   aws.String(a.ContentType),
-		CacheControl:  aws.String(a.CacheControl),
-		Metadata:      map[string]string{md5Meta: hex.EncodeToString(a.MD5[:])},
+		Bucket:          aws.String(s.bucket),
+		Key:             aws.String(s.key(key)),
+		Body:            body,
+		ContentLength:   aws.Int64(c.Size),
+		ContentType:     unlessEmpty(meta.ContentType),
+		CacheControl:    unlessEmpty(meta.CacheControl),
+		ContentEncoding: unlessEmpty(meta.ContentEncoding),
+		Metadata:        map[string]string{md5Meta: hex.EncodeToString(c.MD5[:])},
 	}
-	if a.ContentEncoding != "" {
-		in.ContentEncoding = aws.String(a.ContentEncoding)
-	}
-	if a.Size <= S3PartSize {
-		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(a.MD5[:]))
+	var err error
+	if c.Size <= S3PartSize {
+		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(c.MD5[:]))
 		_, err = s.client.PutObject(ctx, in)
 	} else {
 		_, err = s.uploader.Upload(ctx, in)
 	}
 	if err != nil {
-		return fmt.Errorf("put %s: %w", a.Rel, classify(err))
+		return fmt.Errorf("put %s: %w", key, classify(err))
 	}
 	return nil
+}
+
+// unlessEmpty leaves a header out rather than send it empty.
+func unlessEmpty(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return aws.String(v)
 }
 
 // classify marks a missing bucket with ErrNoBucket and refused credentials,

@@ -1,20 +1,23 @@
-// Package assetstore is where a published asset tree goes: one interface,
-// Store, with two implementations: S3 (any S3-compatible service) and a local
-// folder (file:///DIR) for local runs and tests.
+// Package assetstore is where a published tree of files goes. Open picks
+// the store from the destination URL, as s5cmd's storage.NewClient does:
+// s3://BUCKET/PREFIX is a bucket on any S3-compatible service, file:///DIR
+// a folder (local runs and tests). A Store takes keys, metadata and
+// readers; it knows nothing of the asset tree its caller reads.
 package assetstore
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/slipway-deploy/slipway/internal/assets"
 )
 
 // ErrNoBucket is returned (wrapped) when the destination bucket does not exist.
@@ -33,19 +36,86 @@ type Object struct {
 	ETag string
 }
 
-// Store is a destination for an asset tree. Keys are asset Rel paths: each
+// Content is what a store needs to know of an object's bytes to tell
+// whether the destination already holds them, and to check an upload.
+type Content struct {
+	Size int64
+	MD5  [md5.Size]byte
+	// PartMD5s is the MD5 of each PartSize() slice of a content larger
+	// than the store's PartSize, from which S3's multipart ETag follows.
+	PartMD5s [][md5.Size]byte
+}
+
+// Metadata is what an object is served with. A folder keeps none of it.
+type Metadata struct {
+	ContentType     string
+	CacheControl    string
+	ContentEncoding string
+}
+
+// Body is an object's bytes: read whole, rewound for a retry, and read at
+// offsets for an upload in parts. An *os.File is one.
+type Body interface {
+	io.Reader
+	io.ReaderAt
+	io.Seeker
+}
+
+// Store is a destination. Keys are relative, "/"-separated paths: each
 // store puts them below its own prefix or folder.
 type Store interface {
 	// List returns every object below the destination, by relative key.
 	List(ctx context.Context) (map[string]Object, error)
-	// Same reports whether obj already holds a's content.
-	Same(ctx context.Context, obj Object, a assets.Asset) (bool, error)
-	// Put writes a; a reader never sees a half-written object.
-	Put(ctx context.Context, a assets.Asset) error
+	// Same reports whether obj already holds c.
+	Same(ctx context.Context, obj Object, c Content) (bool, error)
+	// Put writes body, whose bytes c describes, at key with meta; a
+	// reader never sees a half-written object.
+	Put(ctx context.Context, key string, body Body, c Content, meta Metadata) error
 	// PartSize is the size above which Put uploads in parts (0: never).
 	PartSize() int64
-	// String names the destination for logs: s3://bucket/prefix, file:///dir.
+	// String names the destination for logs: s3://bucket/prefix/, file:///dir.
 	String() string
+}
+
+// Options configure the S3 store Open makes; a folder needs none.
+type Options struct {
+	// Region; empty takes the standard chain's (AWS_REGION, shared config),
+	// then us-east-1.
+	Region string
+	// EndpointURL for S3-compatible services; empty is AWS.
+	EndpointURL string
+	PathStyle   bool
+	// Concurrency sizes the connection pool: the number of requests in flight.
+	Concurrency int
+	// MaxAttempts per request, first try included (adaptive retry mode).
+	MaxAttempts int
+}
+
+// Open returns the store destination names: s3://BUCKET/PREFIX or
+// file:///DIR. An error is a destination or configuration to fix, not
+// one a retry fixes.
+func Open(ctx context.Context, destination string, o Options) (Store, error) {
+	d, err := ParseDestination(destination)
+	if err != nil {
+		return nil, err
+	}
+	if d.Scheme == "s3" {
+		return newS3(ctx, d.Bucket, d.Prefix, o)
+	}
+	return &Local{Dir: d.Dir}, nil
+}
+
+// EnvSecrets are the credentials the AWS chain reads from the environment,
+// for the redactor: the SDK never prints them, and masking them costs
+// nothing.
+func EnvSecrets() []string {
+	var out []string
+	for _, env := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if v := os.Getenv(env); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Destination is a parsed --destination.

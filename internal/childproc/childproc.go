@@ -3,7 +3,7 @@
 // process group of their own, output passed on a whole line at a time,
 // stopped as a group (SIGTERM, a grace period, then SIGKILL) when the
 // context ends, at a timeout or on a signal to this process, and never
-// outliving the step.
+// outliving the step. StepError gives its end the step's exit code.
 package childproc
 
 import (
@@ -19,6 +19,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/slipway-deploy/slipway/internal/exitcode"
 )
 
 // signalSettle is how long a cancelled context waits for the signal that
@@ -95,6 +97,20 @@ func (e *ExitError) Error() string {
 // Unwrap is why the child was stopped, so that errors.Is finds the
 // context's cause (a lost lock, say).
 func (e *ExitError) Unwrap() error { return e.Stopped }
+
+// StepError gives what Run returned the exit code of the step that ran the
+// child: a child that could not be started is invalid input (exit 2; a
+// retry would not find it either), any other failure exit 1.
+func StepError(err error) error {
+	var se *StartError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return exitcode.AsInvalid(err)
+	}
+	return exitcode.Failedf("%w", err)
+}
 
 // Run runs the child in a process group of its own. SIGTERM and SIGINT sent
 // to this process are forwarded to the group; when ctx ends or Timeout

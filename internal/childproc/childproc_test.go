@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,26 +17,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/redact"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
-
-// syncBuffer is a log sink the runner's goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // recordingWriter keeps each Write separately.
 type recordingWriter struct{ writes []string }
@@ -152,7 +135,7 @@ func TestRunStopsTheWholeGroupWhenCancelled(t *testing.T) {
 	script := `sleep 1000 >/dev/null 2>&1 &
 echo $! > "$1"
 wait`
-	var logs syncBuffer
+	var logs syncbuffer.Buffer
 	ctx, cancel := context.WithCancelCause(context.Background())
 	why := errors.New("the lock was lost")
 	got := runAsync(t, ctx, Cmd{Args: []string{"sh", "-c", script, "sh", pidFile}, Name: "asset build",
@@ -173,7 +156,7 @@ wait`
 func TestRunKillsAfterTheGracePeriod(t *testing.T) {
 	dir := t.TempDir()
 	ready := filepath.Join(dir, "ready")
-	var logs syncBuffer
+	var logs syncbuffer.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	got := runAsync(t, ctx, Cmd{Args: []string{"sh", "-c", `trap '' TERM; echo > "$1"; while :; do sleep 0.05; done`, "sh", ready},
 		GracePeriod: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -206,7 +189,7 @@ func TestRunKillsWhatTheChildLeftBehind(t *testing.T) {
 	// output pipe open: Run returns after WaitDelay and kills it
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
-	var out syncBuffer
+	var out syncbuffer.Buffer
 	got := runAsync(t, context.Background(), Cmd{Args: []string{"sh", "-c", `sleep 1000 & echo $! > "$1"; echo done`, "sh", pidFile},
 		Stdout: &out, WaitDelay: 100 * time.Millisecond})
 	require.NoError(t, <-got)
@@ -232,7 +215,7 @@ func TestSecretSplitAcrossPipeReadsIsMasked(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			red := &redact.Redactor{}
 			red.Add(secret)
-			var out, errOut syncBuffer
+			var out, errOut syncbuffer.Buffer
 			err := Cmd{Args: []string{"sh", "-c", tc.script + `; printf '%s\n' "$1" >&2`, "sh", secret},
 				Stdout: red.Writer(&out), Stderr: red.Writer(&errOut)}.Run(context.Background())
 			require.NoError(t, err)
@@ -242,4 +225,22 @@ func TestSecretSplitAcrossPipeReadsIsMasked(t *testing.T) {
 			assert.Equal(t, redact.Mask+"\n", errOut.String())
 		})
 	}
+}
+
+// A step that ran a child exits as the child's end says: 2 when it could
+// not be started, 1 when it failed, with the child's error inside.
+func TestStepError(t *testing.T) {
+	ctx := context.Background()
+	assert.NoError(t, StepError(Cmd{Args: []string{"true"}}.Run(ctx)))
+
+	err := StepError(Cmd{Args: []string{"/no/such/program"}}.Run(ctx))
+	assert.Equal(t, exitcode.Invalid, exitcode.Code(err))
+	var se *StartError
+	assert.ErrorAs(t, err, &se)
+
+	err = StepError(Cmd{Args: []string{"sh", "-c", "exit 4"}}.Run(ctx))
+	assert.Equal(t, exitcode.Failed, exitcode.Code(err))
+	var xe *ExitError
+	require.ErrorAs(t, err, &xe)
+	assert.Equal(t, 4, xe.Status)
 }

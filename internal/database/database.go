@@ -29,6 +29,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/slipway-deploy/slipway/internal/oneline"
 )
 
 // Dialect is the kind of server a URL points at.
@@ -354,7 +356,7 @@ func Wait(ctx context.Context, t Target, db *sql.DB, maxWait time.Duration, log 
 		}
 		// a ping cut short by the deadline says less than the one before
 		if last == "" || (ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded)) {
-			last = oneLine(scrub(err.Error(), t.Secrets()...))
+			last = oneline.Fold(scrub(err.Error(), t.Secrets()...))
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 || ctx.Err() != nil {
@@ -385,5 +387,3 @@ func scrub(msg string, secrets ...string) string {
 	}
 	return msg
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/database"
+	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
 )
 
 const secret = "Pa55-w0rd-xyz"
@@ -104,26 +105,22 @@ func TestMySQLParameters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	open := func(t *testing.T, raw string) *sql.DB {
-		tg, err := database.Parse(raw)
-		require.NoError(t, err)
-		db, err := tg.Open()
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
+		_, db := dbtest.Open(t, raw)
 		return db
 	}
 	t.Run("driver options and a session variable", func(t *testing.T) {
-		db := open(t, "mysql://root@127.0.0.1:3306/test?timeout=5s&readTimeout=30s&lock_wait_timeout=77&tls=preferred")
+		db := open(t, dbtest.MySQLURL+"?timeout=5s&readTimeout=30s&lock_wait_timeout=77&tls=preferred")
 		var v int
 		require.NoError(t, db.QueryRowContext(ctx, "SELECT @@session.lock_wait_timeout").Scan(&v))
 		assert.Equal(t, 77, v)
 	})
 	t.Run("tls goes to the driver", func(t *testing.T) {
 		var haveSSL string
-		require.NoError(t, open(t, "mysql://root@127.0.0.1:3306/test").QueryRowContext(ctx, "SELECT @@have_ssl").Scan(&haveSSL))
+		require.NoError(t, open(t, dbtest.MySQLURL).QueryRowContext(ctx, "SELECT @@have_ssl").Scan(&haveSSL))
 		if haveSSL == "YES" {
 			t.Skip("this MariaDB has TLS enabled; TestMySQLTLS covers it")
 		}
-		err := open(t, "mysql://root@127.0.0.1:3306/test?tls=skip-verify").PingContext(ctx)
+		err := open(t, dbtest.MySQLURL+"?tls=skip-verify").PingContext(ctx)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "TLS requested but server does not support TLS")
 		assert.NotContains(t, err.Error(), "Unknown system variable")
@@ -131,15 +128,8 @@ func TestMySQLParameters(t *testing.T) {
 }
 
 func TestWaitUp(t *testing.T) {
-	for _, raw := range []string{
-		"postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
-		"mysql://root@127.0.0.1:3306/test",
-	} {
-		tg, err := database.Parse(raw)
-		require.NoError(t, err)
-		db, err := tg.Open()
-		require.NoError(t, err)
-		defer db.Close()
+	for _, raw := range []string{dbtest.PostgresURL, dbtest.MySQLURL} {
+		tg, db := dbtest.Open(t, raw)
 		require.NoError(t, database.Wait(context.Background(), tg, db, 10*time.Second, slog.New(slog.DiscardHandler)))
 	}
 }

@@ -1,9 +1,7 @@
 package dblock_test
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,33 +14,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
+	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 // The machine's servers (hack/services.sh starts them in CI).
 const (
-	pgURL    = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	mysqlURL = "mysql://root@127.0.0.1:3306/test"
+	pgURL    = dbtest.PostgresURL
+	mysqlURL = dbtest.MySQLURL
 )
-
-// syncBuffer is a log sink two goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type backend struct {
 	name string
@@ -50,25 +31,15 @@ type backend struct {
 	newLocker func(t *testing.T, log *slog.Logger) dblock.Locker
 }
 
-func openDB(t *testing.T, raw string) (database.Target, *sql.DB) {
-	t.Helper()
-	tg, err := database.Parse(raw)
-	require.NoError(t, err)
-	db, err := tg.Open()
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return tg, db
-}
-
 func backends(t *testing.T) []backend {
 	lockFile := filepath.Join(t.TempDir(), "migrate.lock")
 	return []backend{
 		{"postgres", func(t *testing.T, log *slog.Logger) dblock.Locker {
-			_, db := openDB(t, pgURL)
+			_, db := dbtest.Open(t, pgURL)
 			return dblock.Postgres{DB: db, Log: log, CheckInterval: 50 * time.Millisecond}
 		}},
 		{"mysql", func(t *testing.T, log *slog.Logger) dblock.Locker {
-			tg, db := openDB(t, mysqlURL)
+			tg, db := dbtest.Open(t, mysqlURL)
 			return dblock.MySQL{DB: db, Database: tg.Database, Log: log, Poll: 100 * time.Millisecond, CheckInterval: 50 * time.Millisecond}
 		}},
 		{"file", func(t *testing.T, log *slog.Logger) dblock.Locker {
@@ -77,18 +48,14 @@ func backends(t *testing.T) []backend {
 	}
 }
 
-func uniqueKey(t *testing.T) string {
-	return fmt.Sprintf("%s-%d-%d", t.Name(), os.Getpid(), time.Now().UnixNano())
-}
-
 func TestSameKeyWaitsUntilReleased(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuffer.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
 			first := b.newLocker(t, log)
 			second := b.newLocker(t, log)
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 
 			held, err := first.Lock(context.Background(), key)
 			require.NoError(t, err)
@@ -142,12 +109,12 @@ func TestDifferentKeysDoNotWait(t *testing.T) {
 			log := slog.New(slog.DiscardHandler)
 			first := b.newLocker(t, log)
 			second := b.newLocker(t, log)
-			a, err := first.Lock(context.Background(), uniqueKey(t)+"-a")
+			a, err := first.Lock(context.Background(), dbtest.UniqueKey(t)+"-a")
 			require.NoError(t, err)
 			defer a.Release(context.Background())
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			b, err := second.Lock(ctx, uniqueKey(t)+"-b")
+			b, err := second.Lock(ctx, dbtest.UniqueKey(t)+"-b")
 			require.NoError(t, err)
 			require.NoError(t, b.Release(context.Background()))
 		})
@@ -208,43 +175,26 @@ type killer struct {
 func killers() []killer {
 	return []killer{
 		{"postgres", func(t *testing.T, log *slog.Logger, interval time.Duration) dblock.Locker {
-			_, db := openDB(t, pgURL)
+			_, db := dbtest.Open(t, pgURL)
 			return dblock.Postgres{DB: db, Log: log, CheckInterval: interval}
 		}, func(t *testing.T, key string, guard bool) {
-			_, db := openDB(t, pgURL)
+			_, db := dbtest.Open(t, pgURL)
 			id := dblock.AdvisoryKey(key)
 			if guard {
 				id = dblock.AdvisoryGuardKey(key)
 			}
-			u := uint64(id)
-			var pid int
-			require.NoError(t, db.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-				AND classid::bigint = $1 AND objid::bigint = $2`, int64(u>>32), int64(u&0xffffffff)).Scan(&pid))
-			var ok bool
-			require.NoError(t, db.QueryRow("SELECT pg_terminate_backend($1)", pid).Scan(&ok))
-			require.True(t, ok)
-			require.Eventually(t, func() bool {
-				var n int
-				return db.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
-			}, 20*time.Second, 10*time.Millisecond, "session %d still there", pid)
+			dbtest.TerminatePostgresLockHolder(t, db, id)
 		}},
 		{"mysql", func(t *testing.T, log *slog.Logger, interval time.Duration) dblock.Locker {
-			tg, db := openDB(t, mysqlURL)
+			tg, db := dbtest.Open(t, mysqlURL)
 			return dblock.MySQL{DB: db, Database: tg.Database, Log: log, Poll: 100 * time.Millisecond, CheckInterval: interval}
 		}, func(t *testing.T, key string, guard bool) {
-			tg, db := openDB(t, mysqlURL)
+			tg, db := dbtest.Open(t, mysqlURL)
 			name := dblock.LockName(tg.Database, key)
 			if guard {
 				name = dblock.GuardLockName(tg.Database, key)
 			}
-			var id int64
-			require.NoError(t, db.QueryRow("SELECT IS_USED_LOCK(?)", name).Scan(&id))
-			_, err := db.Exec(fmt.Sprintf("KILL %d", id))
-			require.NoError(t, err)
-			require.Eventually(t, func() bool {
-				var n int
-				return db.QueryRow("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = ?", id).Scan(&n) == nil && n == 0
-			}, 20*time.Second, 10*time.Millisecond, "connection %d still there", id)
+			dbtest.KillMySQLLockHolder(t, db, name)
 		}},
 	}
 }
@@ -275,9 +225,9 @@ func TestLockLostWhenItsSessionIsKilled(t *testing.T) {
 		for _, guard := range []bool{false, true} {
 			session := map[bool]string{false: "lock", true: "guard"}[guard]
 			t.Run(k.name+"/"+session+" session", func(t *testing.T) {
-				var logs syncBuffer
+				var logs syncbuffer.Buffer
 				log := slog.New(slog.NewTextHandler(&logs, nil))
-				key := uniqueKey(t)
+				key := dbtest.UniqueKey(t)
 				held, err := k.newLocker(t, log, 50*time.Millisecond).Lock(context.Background(), key)
 				require.NoError(t, err)
 				defer held.Release(context.Background())
@@ -327,7 +277,7 @@ func TestLockLostWhenItsSessionIsKilled(t *testing.T) {
 func TestReleaseOfAKilledSessionIsALoss(t *testing.T) {
 	for _, k := range killers() {
 		t.Run(k.name, func(t *testing.T) {
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			held, err := k.newLocker(t, slog.New(slog.DiscardHandler), time.Hour).Lock(context.Background(), key)
 			require.NoError(t, err)
 			k.kill(t, key, false)
@@ -375,7 +325,7 @@ func TestWithLease(t *testing.T) {
 }
 
 // waitLog waits (at most 30s) until logs holds n lines with msg.
-func waitLog(t *testing.T, logs *syncBuffer, msg string, n int) {
+func waitLog(t *testing.T, logs *syncbuffer.Buffer, msg string, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool { return strings.Count(logs.String(), msg) >= n }, 30*time.Second, 10*time.Millisecond,
 		"want %d %q lines in:\n%s", n, msg, logs)

@@ -1,12 +1,13 @@
-// Package migrate runs an app's migrations: a command (rails db:migrate, say)
-// with its signals forwarded and a deadline, or a folder of NNNN_name.up.sql
-// files through golang-migrate, under the lock of package dblock; either
-// stops when the lock is lost.
+// Package migrate is the migrate step. Run waits for the database, takes
+// the lock of package dblock and runs the app's migrations under it: a
+// command (rails db:migrate, say) with its signals forwarded and a
+// deadline, or a folder of NNNN_name.up.sql files through golang-migrate;
+// either stops when the lock is lost. Its Result says what was applied.
+// Lint (`migrate lint`) runs package sqllint over the pending files.
 package migrate
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -41,14 +42,6 @@ func (c Command) Run(ctx context.Context) error {
 	if len(c.Args) == 0 {
 		return exitcode.Invalidf("no command given: put it after --, e.g. migrate --database-url ... -- bin/rails db:migrate")
 	}
-	err := childproc.Cmd{Args: c.Args, Stdout: c.Stdout, Stderr: c.Stderr, Timeout: c.Timeout,
-		TimeoutReason: c.TimeoutReason, GracePeriod: c.GracePeriod, Log: c.Log}.Run(ctx)
-	var se *childproc.StartError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &se):
-		return exitcode.AsInvalid(err)
-	}
-	return exitcode.Failedf("%w", err)
+	return childproc.StepError(childproc.Cmd{Args: c.Args, Stdout: c.Stdout, Stderr: c.Stderr, Timeout: c.Timeout,
+		TimeoutReason: c.TimeoutReason, GracePeriod: c.GracePeriod, Log: c.Log}.Run(ctx))
 }

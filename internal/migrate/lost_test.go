@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,50 +9,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/redact"
+	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/syncbuffer"
 )
 
 // The machine's servers (hack/services.sh starts them in CI).
 const (
-	pgURL    = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	mysqlURL = "mysql://root@127.0.0.1:3306/test"
+	pgURL    = dbtest.PostgresURL
+	mysqlURL = dbtest.MySQLURL
 )
-
-// syncBuffer is a log sink several goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func openDB(t *testing.T, raw string) *sql.DB {
 	t.Helper()
-	tg, err := database.Parse(raw)
-	require.NoError(t, err)
-	db, err := tg.Open()
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	_, db := dbtest.Open(t, raw)
 	return db
 }
 
@@ -71,22 +48,12 @@ type dbCase struct {
 func dbCases() []dbCase {
 	return []dbCase{
 		{"postgres", pgURL, func(t *testing.T, key string) {
-			db := openDB(t, pgURL)
-			u := uint64(dblock.AdvisoryKey(key))
-			var pid int
-			require.NoError(t, db.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-				AND classid::bigint = $1 AND objid::bigint = $2`, int64(u>>32), int64(u&0xffffffff)).Scan(&pid))
-			_, err := db.Exec("SELECT pg_terminate_backend($1)", pid)
-			require.NoError(t, err)
+			dbtest.TerminatePostgresLockHolder(t, openDB(t, pgURL), dblock.AdvisoryKey(key))
 		}, func(t *testing.T, suffix string) string {
 			return fmt.Sprintf("SELECT pg_sleep(120), '%s';", suffix)
 		}},
 		{"mysql", mysqlURL, func(t *testing.T, key string) {
-			db := openDB(t, mysqlURL)
-			var id int64
-			require.NoError(t, db.QueryRow("SELECT IS_USED_LOCK(?)", dblock.LockName("test", key)).Scan(&id))
-			_, err := db.Exec(fmt.Sprintf("KILL %d", id))
-			require.NoError(t, err)
+			dbtest.KillMySQLLockHolder(t, openDB(t, mysqlURL), dblock.LockName("test", key))
 		}, func(t *testing.T, suffix string) string {
 			// SLEEP() returns 1 when cancelled, without an error:
 			// wait for a row lock instead, held by this test
@@ -107,19 +74,19 @@ func dbCases() []dbCase {
 	}
 }
 
-func uniqueSuffix() string { return fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9) }
-
 // runAsync runs Run and returns its error on a channel; the test fails if
 // it has not returned within 60s.
-func runAsync(t *testing.T, o Options, log *slog.Logger) <-chan error {
+func runAsync(t *testing.T, o Config, log *slog.Logger) <-chan error {
 	return runAsyncCtx(t, context.Background(), o, log)
 }
 
-func runAsyncCtx(t *testing.T, ctx context.Context, o Options, log *slog.Logger) <-chan error {
+func runAsyncCtx(t *testing.T, ctx context.Context, o Config, log *slog.Logger) <-chan error {
 	t.Helper()
 	got := make(chan error, 1)
 	go func() {
-		got <- Run(ctx, o, IO{Log: log, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Redactor: &redact.Redactor{}})
+		o.Log, o.Stdout, o.Stderr, o.Secret = log, &syncbuffer.Buffer{}, &syncbuffer.Buffer{}, (&redact.Redactor{}).Add
+		_, err := Run(ctx, o)
+		got <- err
 	}()
 	out := make(chan error, 1)
 	go func() {
@@ -144,10 +111,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 	for _, db := range dbCases() {
 		t.Run(db.name+"/command", func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuffer.Buffer
 			ready := filepath.Join(t.TempDir(), "ready")
-			key := "lost-" + uniqueSuffix()
-			got := runAsync(t, Options{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
+			key := "lost-" + dbtest.UniqueSuffix()
+			got := runAsync(t, Config{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 10 * time.Second, LockCheckInterval: 50 * time.Millisecond,
 				Command: []string{"sh", "-c", `trap 'exit 143' TERM; touch "$1"; while :; do sleep 0.05; done`, "sh", ready}},
 				slog.New(slog.NewTextHandler(&logs, nil)))
@@ -161,7 +128,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 			assert.Contains(t, logs.String(), `msg="stopping the command" command=sh`)
 		})
 		t.Run(db.name+"/sql", func(t *testing.T) {
-			suffix := uniqueSuffix()
+			suffix := dbtest.UniqueSuffix()
 			dir := t.TempDir()
 			table := "slipway_test_lostmig_" + suffix
 			h := openDB(t, db.url)
@@ -169,8 +136,8 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 			stmt := db.blocker(t, suffix)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0001_block.up.sql"), []byte(stmt), 0o644))
 			key := "lost-" + suffix
-			var logs syncBuffer
-			got := runAsync(t, Options{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
+			var logs syncbuffer.Buffer
+			got := runAsync(t, Config{DatabaseURL: db.url, LockKey: key, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 20 * time.Second, LockCheckInterval: 50 * time.Millisecond, SQLDir: dir, MigrationsTable: table},
 				slog.New(slog.NewTextHandler(&logs, nil)))
 			waitFor(t, "the statement's start", func() bool { return running(t, h, db.name, stmt) })
@@ -186,7 +153,7 @@ func TestRunStopsWhenTheLockIsLost(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		dir := t.TempDir()
 		lock, ready := filepath.Join(dir, "migrate.lock"), filepath.Join(dir, "ready")
-		got := runAsync(t, Options{Lock: "file:" + lock, WaitForDatabase: time.Second, GracePeriod: 10 * time.Second,
+		got := runAsync(t, Config{Lock: "file:" + lock, WaitForDatabase: time.Second, GracePeriod: 10 * time.Second,
 			LockCheckInterval: 20 * time.Millisecond,
 			Command:           []string{"sh", "-c", `touch "$1"; exec sleep 60`, "sh", ready}}, slog.New(slog.DiscardHandler))
 		waitFor(t, "the command's start", func() bool { _, err := os.Stat(ready); return err == nil })
@@ -218,7 +185,7 @@ func TestSQLStatementCancelledWhenStopped(t *testing.T) {
 	for _, db := range dbCases() {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := uniqueSuffix()
+			suffix := dbtest.UniqueSuffix()
 			dir := t.TempDir()
 			table := "slipway_test_stopmig_" + suffix
 			h := openDB(t, db.url)
@@ -226,7 +193,7 @@ func TestSQLStatementCancelledWhenStopped(t *testing.T) {
 			stmt := db.blocker(t, suffix)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0001_first.up.sql"), []byte("SELECT 1;"), 0o644))
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "0002_block.up.sql"), []byte(stmt), 0o644))
-			o := Options{DatabaseURL: db.url, LockKey: "stop-" + suffix, Lock: "database", WaitForDatabase: 10 * time.Second,
+			o := Config{DatabaseURL: db.url, LockKey: "stop-" + suffix, Lock: "database", WaitForDatabase: 10 * time.Second,
 				GracePeriod: 20 * time.Second, SQLDir: dir, MigrationsTable: table}
 			ctx, cancel := context.WithCancelCause(context.Background())
 			got := runAsyncCtx(t, ctx, o, slog.New(slog.DiscardHandler))

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/outcome"
+	"github.com/slipway-deploy/slipway/internal/sqllint"
 )
 
 func TestCommand(t *testing.T) {
@@ -146,4 +150,45 @@ func FuzzParseVersion(f *testing.F) {
 			t.Fatalf("%q gave %d, a number not in it", s, v)
 		}
 	})
+}
+
+// What a run reports: its outcome, its log line, and the outputs applied
+// and duration once the lock was held.
+func TestReport(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		res     Result
+		outcome outcome.Outcome
+		reason  string
+		outputs map[string]string
+	}{
+		{"command", Result{Duration: 2046 * time.Millisecond, migrated: true}, outcome.Migrated, "the migration command succeeded",
+			map[string]string{"applied": "unknown", "duration": "2.046s"}},
+		{"files applied", Result{SQL: true, Applied: 2, Duration: 131 * time.Millisecond, migrated: true}, outcome.Migrated, "applied 2 migration(s)",
+			map[string]string{"applied": "2", "duration": "131ms"}},
+		{"nothing pending", Result{SQL: true, Duration: 13 * time.Millisecond, migrated: true}, outcome.AlreadyThere, "no pending migrations",
+			map[string]string{"applied": "0", "duration": "13ms"}},
+		{"dry run", Result{SQL: true, DryRun: true}, outcome.DryRun, "dry run: nothing locked or migrated", nil},
+		{"stopped before the lock", Result{SQL: true}, outcome.AlreadyThere, "no pending migrations", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.res.Report()
+			assert.Equal(t, tc.outcome, r.Outcome)
+			assert.Equal(t, tc.reason, r.Reason)
+			assert.Equal(t, tc.outputs, r.Outputs)
+			if r.Outputs != nil {
+				assert.ElementsMatch(t, Outputs, slices.Collect(maps.Keys(r.Outputs)), "the outputs the step declares")
+			}
+		})
+	}
+}
+
+// Lint's findings are checks that failed (exit 1); none is a pass.
+func TestLintReport(t *testing.T) {
+	r := LintResult{Files: 3, Findings: make([]sqllint.Finding, 2)}.Report()
+	assert.Equal(t, outcome.ChecksFailed, r.Outcome)
+	assert.Equal(t, "2 finding(s) in 3 file(s): these statements break the release still running while they apply (accept one with -- slipway:allow <rule>)", r.Reason)
+	r = LintResult{Files: 4}.Report()
+	assert.Equal(t, outcome.Passed, r.Outcome)
+	assert.Equal(t, "4 file(s) checked, no findings", r.Reason)
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +15,7 @@ import (
 	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/outputs"
-	"github.com/slipway-deploy/slipway/internal/redact"
-	"github.com/slipway-deploy/slipway/internal/sqllint"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 )
 
 // The flag defaults (the reference user's Job deadline is 900s).
@@ -29,8 +25,8 @@ const (
 	DefaultGrace   = 30 * time.Second
 )
 
-// Options are the step's flags.
-type Options struct {
+// Config is a migrate run: the step's flags, and where it logs and prints.
+type Config struct {
 	DatabaseURL     string
 	App             string
 	LockKey         string
@@ -44,46 +40,98 @@ type Options struct {
 	SQLDir            string
 	MigrationsTable   string
 	DryRun            bool
-	OutputsDir        string
 	Command           []string
+
+	Log *slog.Logger
+	// Stdout and Stderr get the command's output, Stdout the dry run's.
+	Stdout, Stderr io.Writer
+	// Secret is given the database URL's passwords, to mask them in all
+	// output (nil: not masked).
+	Secret func(...string)
 }
 
-// IO is where the step logs and prints; Redactor learns the password.
-type IO struct {
-	Log      *slog.Logger
-	Stdout   io.Writer
-	Stderr   io.Writer
-	Redactor *redact.Redactor
+// Outputs are the Argo outputs a Result carries besides `outcome`.
+var Outputs = []string{"applied", "duration"}
+
+// Result is what a run did.
+type Result struct {
+	// SQL is set in SQL mode; a command's migrations are not counted.
+	SQL bool
+	// Applied is the number of files applied (SQL mode).
+	Applied int
+	// Duration is from the start to the end of the migration.
+	Duration time.Duration
+	DryRun   bool
+	// migrated is set once the lock was held: only then is there
+	// something to report.
+	migrated bool
+}
+
+// Report is the outcome: Migrated, AlreadyThere when no file was pending
+// (SQL mode), DryRun; the outputs applied and duration once the lock was
+// held.
+func (r Result) Report() outcome.Result {
+	d := r.Duration.Round(time.Millisecond)
+	res := outcome.Result{Outcome: outcome.Migrated, Reason: "the migration command succeeded", Event: "migrated",
+		Attrs: []any{"duration", d.String()}}
+	applied := "unknown"
+	switch {
+	case r.DryRun:
+		return outcome.Result{Outcome: outcome.DryRun, Reason: "dry run: nothing locked or migrated"}
+	case r.SQL && r.Applied == 0:
+		res = outcome.Result{Outcome: outcome.AlreadyThere, Reason: "no pending migrations", Attrs: []any{"applied", 0, "duration", d.String()}}
+		applied = "0"
+	case r.SQL:
+		res = outcome.Result{Outcome: outcome.Migrated, Reason: fmt.Sprintf("applied %d migration(s)", r.Applied), Event: "migrations applied",
+			Attrs: []any{"applied", r.Applied, "duration", d.String()}}
+		applied = strconv.Itoa(r.Applied)
+	}
+	if r.migrated {
+		res.Outputs = map[string]string{"applied": applied, "duration": d.String()}
+	}
+	return res
 }
 
 // Run is the whole step: check the flags, wait for the database, take the
-// lock, migrate, release the lock, write the outputs. If the lock is lost
-// while migrating (its database session dropped), the migration is stopped
-// (the command as on SIGTERM, SQL mode at its running statement) and Run
-// fails with an error wrapping dblock.ErrLockLost.
-func Run(ctx context.Context, o Options, sio IO) (err error) {
+// lock, migrate, release the lock. If the lock is lost while migrating
+// (its database session dropped), the migration is stopped (the command
+// as on SIGTERM, SQL mode at its running statement) and Run fails with an
+// error wrapping dblock.ErrLockLost. A Result returned with an error after
+// the lock was taken still says what was applied.
+func Run(ctx context.Context, o Config) (res Result, err error) {
 	start := time.Now()
-	plan, err := o.check(sio.Redactor)
-	if err != nil {
-		return err
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	log := sio.Log
+	if o.Secret == nil {
+		o.Secret = func(...string) {}
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	plan, err := o.check()
+	if err != nil {
+		return res, err
+	}
+	log := o.Log
+	res.SQL = o.SQLDir != ""
 
 	var db *sql.DB
 	if plan.target != nil {
 		h, err := plan.target.Open()
 		if err != nil {
-			return exitcode.AsInvalid(err)
+			return res, exitcode.AsInvalid(err)
 		}
 		defer h.Close()
 		if err := database.Wait(ctx, *plan.target, h, o.WaitForDatabase, log); err != nil {
-			return exitcode.Failedf("%w", err)
+			return res, exitcode.Failedf("%w", err)
 		}
 		db = h
 	}
 
 	if o.DryRun {
-		return o.dryRun(ctx, db, plan, sio)
+		res.DryRun = true
+		return res, o.dryRun(ctx, db, plan)
 	}
 
 	// --timeout covers the wait for the lock and the migration
@@ -99,71 +147,79 @@ func Run(ctx context.Context, o Options, sio IO) (err error) {
 	locker := plan.locker(db, o.LockCheckInterval, log)
 	lease, err := locker.Lock(lctx, plan.key)
 	if err != nil {
-		return exitcode.Failedf("take the migration lock: %w", err)
+		return res, exitcode.Failedf("take the migration lock: %w", err)
 	}
 	log.Info("holding the migration lock", "key", plan.key, "lock", o.Lock)
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		rerr := lease.Release(rctx)
-		switch {
-		case rerr == nil:
-			log.Info("released the migration lock", "key", plan.key)
-		case errors.Is(err, dblock.ErrLockLost):
-			// already the error
-		case err == nil && errors.Is(rerr, dblock.ErrLockLost):
-			// found out only now: the migration ran to its end, but
-			// maybe not alone
-			err = exitcode.Failedf("%w (the migration had finished, but may have overlapped with another run)", rerr)
-		default:
-			log.Warn("release the migration lock", "error", rerr.Error())
-		}
-	}()
+	defer func() { err = o.release(ctx, lease, plan.key, err) }()
+	res.migrated = true
+	defer func() { res.Duration = time.Since(start) }()
 	// the migration stops when the lock is lost
 	wctx, stopWatch := dblock.WithLease(ctx, lease)
 	defer stopWatch()
 
-	applied := "unknown"
 	if o.SQLDir != "" {
-		h, err := plan.target.Open()
-		if err != nil {
-			return exitcode.AsInvalid(err)
-		}
-		sctx := wctx
-		if !deadline.IsZero() {
-			var cancel context.CancelFunc
-			sctx, cancel = context.WithDeadlineCause(wctx, deadline, fmt.Errorf("--timeout %s passed", o.Timeout))
-			defer cancel()
-		}
-		files, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *plan.target, Log: log,
-			Control: db, StopGrace: o.GracePeriod}.Apply(sctx, h)
-		applied = strconv.Itoa(len(files))
-		if lost := lease.Err(); lost != nil {
-			o.writeOutputs(applied, start, log)
-			return exitcode.Failedf("%w; the migration was stopped with %d file(s) applied", lost, len(files))
-		}
-		if err != nil {
-			o.writeOutputs(applied, start, log)
-			return err
-		}
-		log.Info("migrations applied", "applied", len(files))
+		res.Applied, err = o.applySQL(wctx, plan, db, deadline, lease)
 	} else {
-		timeout := time.Duration(0)
-		if !deadline.IsZero() {
-			timeout = max(time.Until(deadline), time.Millisecond)
-		}
-		err := Command{Args: o.Command, Stdout: sio.Stdout, Stderr: sio.Stderr, Log: log,
-			Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run(wctx)
-		if lost := lease.Err(); lost != nil {
-			o.writeOutputs(applied, start, log)
-			return lockLost(lost, err)
-		}
-		if err != nil {
-			o.writeOutputs(applied, start, log)
-			return err
-		}
+		err = o.runCommand(wctx, deadline, lease)
 	}
-	return o.writeOutputs(applied, start, log)
+	return res, err
+}
+
+// release releases the lock whatever happened, and returns the run's
+// error: err, or the loss of the lock found only now.
+func (o Config) release(ctx context.Context, lease dblock.Lease, key string, err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	rerr := lease.Release(rctx)
+	switch {
+	case rerr == nil:
+		o.Log.Info("released the migration lock", "key", key)
+	case errors.Is(err, dblock.ErrLockLost):
+		// already the error
+	case err == nil && errors.Is(rerr, dblock.ErrLockLost):
+		// found out only now: the migration ran to its end, but maybe
+		// not alone
+		return exitcode.Failedf("%w (the migration had finished, but may have overlapped with another run)", rerr)
+	default:
+		o.Log.Warn("release the migration lock", "error", rerr.Error())
+	}
+	return err
+}
+
+// applySQL applies the pending files on a connection of their own; db is
+// the one a running statement is cancelled through. It returns how many
+// were applied.
+func (o Config) applySQL(ctx context.Context, p plan, db *sql.DB, deadline time.Time, lease dblock.Lease) (int, error) {
+	h, err := p.target.Open()
+	if err != nil {
+		return 0, exitcode.AsInvalid(err)
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, fmt.Errorf("--timeout %s passed", o.Timeout))
+		defer cancel()
+	}
+	files, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: o.Log,
+		Control: db, StopGrace: o.GracePeriod}.Apply(ctx, h)
+	if lost := lease.Err(); lost != nil {
+		return len(files), exitcode.Failedf("%w; the migration was stopped with %d file(s) applied", lost, len(files))
+	}
+	return len(files), err
+}
+
+// runCommand runs the migration command until it ends, the deadline
+// passes or the lock is lost.
+func (o Config) runCommand(ctx context.Context, deadline time.Time, lease dblock.Lease) error {
+	timeout := time.Duration(0)
+	if !deadline.IsZero() {
+		timeout = max(time.Until(deadline), time.Millisecond)
+	}
+	err := Command{Args: o.Command, Stdout: o.Stdout, Stderr: o.Stderr, Log: o.Log,
+		Timeout: timeout, TimeoutReason: fmt.Sprintf("--timeout %s passed", o.Timeout), GracePeriod: o.GracePeriod}.Run(ctx)
+	if lost := lease.Err(); lost != nil {
+		return lockLost(lost, err)
+	}
+	return err
 }
 
 // lockLost is the error of a command stopped because the lock was lost:
@@ -181,17 +237,6 @@ func lockLost(lost, cmdErr error) error {
 	return exitcode.Failedf("%w; the command was stopped: %v", lost, cmdErr)
 }
 
-func (o Options) writeOutputs(applied string, start time.Time, log *slog.Logger) error {
-	err := outputs.Write(o.OutputsDir, map[string]string{
-		"applied":  applied,
-		"duration": time.Since(start).Round(time.Millisecond).String(),
-	})
-	if err != nil {
-		log.Warn("write outputs", "error", err.Error())
-	}
-	return err
-}
-
 // plan is what the flags asked for, checked.
 type plan struct {
 	target *database.Target
@@ -199,15 +244,13 @@ type plan struct {
 	key    string
 }
 
-func (o Options) check(red *redact.Redactor) (plan, error) {
+func (o Config) check() (plan, error) {
 	var p plan
 	if o.DatabaseURL != "" {
 		t, err := database.Parse(o.DatabaseURL)
-		if red != nil {
-			// before anything can print them, even for an unparseable URL
-			red.Add(database.Secrets(o.DatabaseURL)...)
-			red.Add(t.Secrets()...)
-		}
+		// before anything can print them, even for an unparseable URL
+		o.Secret(database.Secrets(o.DatabaseURL)...)
+		o.Secret(t.Secrets()...)
 		if err != nil {
 			return p, exitcode.AsInvalid(err)
 		}
@@ -264,132 +307,22 @@ func (p plan) locker(db *sql.DB, check time.Duration, log *slog.Logger) dblock.L
 	return dblock.None{}
 }
 
-func (o Options) dryRun(ctx context.Context, db *sql.DB, p plan, sio IO) error {
+func (o Config) dryRun(ctx context.Context, db *sql.DB, p plan) error {
 	if o.SQLDir == "" {
-		fmt.Fprintf(sio.Stdout, "would take lock %q (%s) and run: %s\n", p.key, o.Lock, strings.Join(o.Command, " "))
+		fmt.Fprintf(o.Stdout, "would take lock %q (%s) and run: %s\n", p.key, o.Lock, strings.Join(o.Command, " "))
 		return nil
 	}
-	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: sio.Log}.Pending(ctx, db)
+	pending, err := SQL{Dir: o.SQLDir, Table: o.MigrationsTable, Target: *p.target, Log: o.Log}.Pending(ctx, db)
 	if err != nil {
 		return err
 	}
 	if len(pending) == 0 {
-		fmt.Fprintln(sio.Stdout, "no pending migrations")
+		fmt.Fprintln(o.Stdout, "no pending migrations")
 		return nil
 	}
-	fmt.Fprintf(sio.Stdout, "would take lock %q (%s) and apply:\n", p.key, o.Lock)
+	fmt.Fprintf(o.Stdout, "would take lock %q (%s) and apply:\n", p.key, o.Lock)
 	for _, f := range pending {
-		fmt.Fprintf(sio.Stdout, "  %s\n", f.Name)
+		fmt.Fprintf(o.Stdout, "  %s\n", f.Name)
 	}
 	return nil
-}
-
-// LintOptions are the flags of `migrate lint`.
-type LintOptions struct {
-	Dir string
-	// Since is the version already applied: only later files are linted.
-	Since string
-	// DatabaseURL, when set and Since is not, says which files are pending:
-	// those above the version recorded in MigrationsTable.
-	DatabaseURL     string
-	MigrationsTable string
-	// Dialect is the SQL the files are written in, postgres or mysql;
-	// empty means the database URL's, else postgres.
-	Dialect string
-}
-
-// Lint lints the pending up files and prints the findings to out; findings
-// are an exit-1 error. Pending means above --since, or else above the
-// database's recorded version, or else every file.
-func Lint(ctx context.Context, o LintOptions, out io.Writer, log *slog.Logger) (err error) {
-	// lint has no step runtime: it masks the URL's passwords itself, in
-	// what it prints and in its error
-	red := &redact.Redactor{}
-	red.Add(database.Secrets(o.DatabaseURL)...)
-	out = red.Writer(out)
-	defer func() {
-		if err != nil {
-			if masked := red.String(err.Error()); masked != err.Error() {
-				err = &exitcode.Error{Code: exitcode.Code(err), Err: errors.New(masked)}
-			}
-		}
-	}()
-	files, err := ReadDir(o.Dir)
-	if err != nil {
-		return err
-	}
-	var target *database.Target
-	if o.DatabaseURL != "" {
-		t, err := database.Parse(o.DatabaseURL)
-		if err != nil {
-			return exitcode.AsInvalid(err)
-		}
-		red.Add(t.Secrets()...)
-		target = &t
-	}
-	var dialect sqllint.Dialect
-	switch o.Dialect {
-	case "postgres", "postgresql":
-		dialect = sqllint.Postgres
-	case "mysql", "mariadb":
-		dialect = sqllint.MySQL
-	case "":
-		dialect = sqllint.Postgres
-		if target != nil && target.Dialect == database.MySQL {
-			dialect = sqllint.MySQL
-		}
-	default:
-		return exitcode.Invalidf("--dialect %q: want postgres or mysql", o.Dialect)
-	}
-	var pending map[uint64]bool
-	var after uint64
-	switch {
-	case o.Since != "":
-		after, err = ParseVersion(o.Since)
-		if err != nil {
-			return exitcode.Invalidf("--since: %w", err)
-		}
-	case target != nil:
-		if pending, err = o.pendingInDatabase(ctx, *target, log); err != nil {
-			return err
-		}
-	}
-	var srcs []sqllint.Source
-	for _, f := range files {
-		if f.Version <= after || (pending != nil && !pending[f.Version]) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(o.Dir, f.Name))
-		if err != nil {
-			return exitcode.Invalidf("read %w", err)
-		}
-		srcs = append(srcs, sqllint.Source{Name: f.Name, SQL: string(b)})
-	}
-	findings := sqllint.Lint(dialect, srcs)
-	for _, f := range findings {
-		fmt.Fprintln(out, f.String())
-	}
-	if len(findings) > 0 {
-		return exitcode.Failedf("%d finding(s) in %d file(s): these statements break the release still running while they apply (accept one with -- slipway:allow <rule>)", len(findings), len(srcs))
-	}
-	fmt.Fprintf(out, "%d file(s) checked, no findings\n", len(srcs))
-	return nil
-}
-
-// pendingInDatabase reads which files the database has not applied.
-func (o LintOptions) pendingInDatabase(ctx context.Context, t database.Target, log *slog.Logger) (map[uint64]bool, error) {
-	h, err := t.Open()
-	if err != nil {
-		return nil, exitcode.AsInvalid(err)
-	}
-	defer h.Close()
-	files, err := SQL{Dir: o.Dir, Table: o.MigrationsTable, Target: t, Log: log}.Pending(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("pending migrations in %s: %w", t, err)
-	}
-	pending := map[uint64]bool{}
-	for _, f := range files {
-		pending[f.Version] = true
-	}
-	return pending, nil
 }

@@ -158,7 +158,6 @@ func (s SQL) Apply(ctx context.Context, db *sql.DB) ([]File, error) {
 	}
 	if len(pending) == 0 {
 		m.Close()
-		s.Log.Info("no pending migrations", "dir", s.Dir)
 		return nil, nil
 	}
 	s.Log.Info("applying migrations", "pending", len(pending), "from", pending[0].Name, "to", pending[len(pending)-1].Name)

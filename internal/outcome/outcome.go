@@ -41,6 +41,7 @@ const (
 	FrozenPastDeadline // a freeze lasts past the decision deadline: given up
 	Passed             // every smoke check and test passed
 	Stopped            // a server (the promoter) stopped on SIGTERM, its work in flight done
+	DryRun             // --dry-run: said what it would do, wrote nothing
 
 	// Not yet: ask again later (Argo node Running, with a requeue).
 
@@ -105,6 +106,7 @@ var table = [end]facts{
 	FrozenPastDeadline: {"frozen", "frozen", exitOK, PhaseSucceeded, false},
 	Passed:             {"passed", "passed", exitOK, PhaseSucceeded, false},
 	Stopped:            {"stopped", "stopped", exitOK, PhaseSucceeded, false},
+	DryRun:             {"dry-run", "dry_run", exitOK, PhaseSucceeded, false},
 
 	FreezeWindow: {"freeze-window", "freeze_window", exitHeld, PhaseRunning, false},
 	Soaking:      {"soaking", "soaking", exitHeld, PhaseRunning, false},

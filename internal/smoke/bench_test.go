@@ -47,7 +47,7 @@ func benchRun(b *testing.B, concurrency int) {
 	checks := parseChecks(b, srv.URL, benchSpec())
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, r := range Run(context.Background(), checks, Config{Concurrency: concurrency}) {
+		for _, r := range RunChecks(context.Background(), checks, CheckOptions{Concurrency: concurrency}) {
 			if !r.Passed {
 				b.Fatalf("%s: %s", r.Name, r.Failure)
 			}
@@ -113,7 +113,7 @@ func BenchmarkDeadlineOvershoot(b *testing.B) {
 	worst := -deadline // negative: returned before the deadline
 	for b.Loop() {
 		start := time.Now()
-		Run(context.Background(), checks, Config{Deadline: deadline, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
+		RunChecks(context.Background(), checks, CheckOptions{Deadline: deadline, Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}})
 		worst = max(worst, time.Since(start)-deadline)
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms-past-deadline")

@@ -79,7 +79,7 @@ func TestRunCommand(t *testing.T) {
 			rep, err := RunCommand(context.Background(), Command{Command: script + " " + target + " " + tt.exit, JUnitInput: report, Stdout: &stdout, Stderr: &stderr})
 			assert.Contains(t, stdout.String(), "Running 3 tests using 1 worker", "output is streamed")
 			assert.Contains(t, stderr.String(), "1 failed")
-			o := Outcome{Suite: rep, SuiteErr: err, SuiteRan: true}
+			o := Result{Suite: rep, SuiteErr: err, SuiteRan: true}
 			if tt.wantErr != "" {
 				assert.ErrorContains(t, err, tt.wantErr)
 			} else {
@@ -183,8 +183,8 @@ func must(b []byte, err error) []byte {
 }
 
 func TestOutcomeReports(t *testing.T) {
-	o := Outcome{
-		Checks: []Result{
+	o := Result{
+		Checks: []CheckResult{
 			{Name: "home", Method: "GET", URL: "https://x.test/", Passed: true, Attempts: 1, Status: 200, Latency: 12 * time.Millisecond, Duration: 12 * time.Millisecond},
 			{Name: "search", Method: "GET", URL: "https://x.test/search", Attempts: 7, Status: 502, Latency: 3 * time.Millisecond,
 				Duration: 2 * time.Second, Failure: "status: expected 2xx, got 502", Body: "<html>\n502 Bad Gateway\n</html>"},
@@ -243,8 +243,8 @@ smoke-test: 2 passed, 3 failed, 1 skipped (failed: search, not reached, login) i
 func TestMaskedReportsHoldNoSecret(t *testing.T) {
 	const secret = `pa&ss<w>"o'rd\ü€✓`
 	mask := func(s string) string { return strings.ReplaceAll(s, secret, "***") }
-	o := Outcome{
-		Checks: []Result{{Name: "search " + secret, Method: "GET", URL: "https://x.test/?q=" + secret, Tags: []string{"t" + secret},
+	o := Result{
+		Checks: []CheckResult{{Name: "search " + secret, Method: "GET", URL: "https://x.test/?q=" + secret, Tags: []string{"t" + secret},
 			Attempts: 2, Status: 500, Failure: `body_contains: "` + secret + `" not in the body`, Body: "echo: " + secret}},
 		Suite: &junit.Report{Suites: []junit.Suite{{Name: "suite " + secret, Cases: []junit.Case{
 			{Name: "login " + secret, Classname: secret, SystemOut: "out " + secret,

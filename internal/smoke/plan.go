@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -12,35 +13,49 @@ import (
 	"time"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
+	"github.com/slipway-deploy/slipway/internal/oneline"
 	"github.com/slipway-deploy/slipway/internal/smokespec"
 )
 
-// Settings are a smoke-test run as the user asked for it (the step's flags).
-type Settings struct {
-	SpecFile      string
-	BaseURL       string
-	EnvName       string // exposed to the spec as ${ENV}
-	Tags          []string
-	SkipTags      []string
-	BasicAuthFile string
-	CAFile        string
-	Command       string
-	JUnitInput    string
-	Config        Config // Deadline, RequestTimeout, Concurrency, Log
+// Config is a smoke-test run as the user asked for it (the step's flags),
+// and where it prints and logs.
+type Config struct {
+	SpecFile       string
+	BaseURL        string
+	EnvName        string // exposed to the spec as ${ENV}
+	Tags           []string
+	SkipTags       []string
+	BasicAuthFile  string
+	CAFile         string
+	Command        string
+	JUnitInput     string
+	Concurrency    int
+	Deadline       time.Duration
+	RequestTimeout time.Duration
+	// JUnitOutput and JSONOutput are the report files to write ("": none).
+	JUnitOutput, JSONOutput string
+	// DryRun lists what would run on Stdout and requests nothing.
+	DryRun bool
 	// Getenv resolves the spec's ${VAR}s besides ENV; nil is os.LookupEnv.
 	Getenv smokespec.Lookup
 	// SecretVars are ${VAR}s whose values are masked in output, besides
 	// those whose names look secret (see SecretVar).
 	SecretVars []string
-	// Secret is called with every credential found, to mask it in output.
+	// Secret is called with every credential found, to mask it in output;
+	// Mask masks them in a text. Either may be nil.
 	Secret func(...string)
+	Mask   func(string) string
+	// Stdout gets the check lines, the summary and the suite's output,
+	// Stderr the suite's errors; nil discards.
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
 }
 
 // Plan is a validated run: the checks selected from the spec, the HTTP
 // client set-up and the suite command.
 type Plan struct {
 	Checks  []smokespec.Check
-	Config  Config
+	Options CheckOptions
 	Command *Command
 }
 
@@ -64,7 +79,7 @@ func SecretVar(name string, listed []string) bool {
 // Prepare validates the settings, reads the spec, the credentials and the CA
 // file, and selects the checks. Every error is an input error (exit 2):
 // nothing has been requested yet.
-func Prepare(s Settings) (*Plan, error) {
+func Prepare(s Config) (*Plan, error) {
 	if s.Secret == nil {
 		s.Secret = func(...string) {}
 	}
@@ -80,7 +95,7 @@ func Prepare(s Settings) (*Plan, error) {
 	if s.Command == "" && s.JUnitInput != "" {
 		return nil, exitcode.Invalidf("--junit-input is read after --command runs; give --command too")
 	}
-	cfg := s.Config
+	cfg := CheckOptions{Concurrency: s.Concurrency, Deadline: s.Deadline, RequestTimeout: s.RequestTimeout, Log: s.Log}
 	if cfg.Concurrency < 1 {
 		return nil, exitcode.Invalidf("--concurrency must be at least 1, got %d", cfg.Concurrency)
 	}
@@ -117,7 +132,7 @@ func Prepare(s Settings) (*Plan, error) {
 		return nil, exitcode.Invalidf("--ca-file: %w", err)
 	}
 	cfg.Transport = NewTransport(tlsConf, cfg.Concurrency)
-	plan := &Plan{Config: cfg}
+	plan := &Plan{Options: cfg}
 	if s.SpecFile != "" {
 		getenv := s.Getenv
 		if getenv == nil {
@@ -140,7 +155,7 @@ func Prepare(s Settings) (*Plan, error) {
 		plan.Checks = smokespec.Select(spec.Checks, s.Tags, s.SkipTags)
 		if len(plan.Checks) == 0 {
 			return nil, exitcode.Invalidf("%s: no check is selected by --tags %s --skip-tags %s (of %d checks)",
-				s.SpecFile, orNone(s.Tags), orNone(s.SkipTags), len(spec.Checks))
+				s.SpecFile, oneline.Or(strings.Join(s.Tags, ","), "(none)"), oneline.Or(strings.Join(s.SkipTags, ","), "(none)"), len(spec.Checks))
 		}
 		for _, c := range plan.Checks {
 			for _, h := range c.Headers {
@@ -161,20 +176,13 @@ func Prepare(s Settings) (*Plan, error) {
 	return plan, nil
 }
 
-func orNone(list []string) string {
-	if len(list) == 0 {
-		return "(none)"
-	}
-	return strings.Join(list, ",")
-}
-
 // Run runs the checks, then the suite command (its output streamed to
 // stdout and stderr), and returns what they found.
-func (p *Plan) Run(ctx context.Context, stdout, stderr io.Writer) Outcome {
+func (p *Plan) Run(ctx context.Context, stdout, stderr io.Writer) Result {
 	start := time.Now()
-	var o Outcome
+	o := Result{ran: true}
 	if len(p.Checks) > 0 {
-		o.Checks = Run(ctx, p.Checks, p.Config)
+		o.Checks = RunChecks(ctx, p.Checks, p.Options)
 	}
 	if p.Command != nil {
 		c := *p.Command
@@ -199,7 +207,7 @@ func (p *Plan) Describe(w io.Writer) error {
 	if p.Command != nil {
 		fmt.Fprintf(&b, "suite  sh -c %q, then read %s\n", p.Command.Command, p.Command.JUnitInput)
 	}
-	fmt.Fprintf(&b, "dry run: %d checks (concurrency %d, deadline %s), nothing requested\n", len(p.Checks), p.Config.Concurrency, p.Config.Deadline)
+	fmt.Fprintf(&b, "dry run: %d checks (concurrency %d, deadline %s), nothing requested\n", len(p.Checks), p.Options.Concurrency, p.Options.Deadline)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/slipway-deploy/slipway/internal/junit"
+	"github.com/slipway-deploy/slipway/internal/oneline"
 	"github.com/slipway-deploy/slipway/internal/outputs"
 )
 
-// Outcome is everything a smoke-test run found: the spec's checks and the
+// Result is everything a smoke-test run found: the spec's checks and the
 // external suite's report, either of which may be absent.
-type Outcome struct {
-	Checks []Result
+type Result struct {
+	Checks []CheckResult
 	// Suite is the external suite's report (nil when none ran or it left none).
 	Suite *junit.Report
 	// SuiteErr is set when the suite command failed or left no report.
@@ -24,6 +25,12 @@ type Outcome struct {
 	// SuiteRan tells whether a suite command was part of the run.
 	SuiteRan bool
 	Elapsed  time.Duration
+	// DryRun: nothing was requested; Planned checks would have been.
+	DryRun  bool
+	Planned int
+	// ran is set once the checks and the suite ran: only then are there
+	// counts to report.
+	ran bool
 }
 
 // Tally counts passed, failed and skipped checks and tests, and names the failed ones.
@@ -32,8 +39,8 @@ type Tally struct {
 	FailedNames             []string
 }
 
-// Tally counts the outcome.
-func (o Outcome) Tally() Tally {
+// Tally counts the result.
+func (o Result) Tally() Tally {
 	var t Tally
 	for _, r := range o.Checks {
 		if r.Passed {
@@ -56,10 +63,10 @@ func (o Outcome) Tally() Tally {
 }
 
 // OK reports whether everything passed.
-func (o Outcome) OK() bool { return o.SuiteErr == nil && o.Tally().Failed == 0 }
+func (o Result) OK() bool { return o.SuiteErr == nil && o.Tally().Failed == 0 }
 
 // Summary is one line: "12 passed, 1 failed (failed: search)".
-func (o Outcome) Summary() string {
+func (o Result) Summary() string {
 	t := o.Tally()
 	s := fmt.Sprintf("%d passed, %d failed", t.Passed, t.Failed)
 	if t.Skipped > 0 {
@@ -75,14 +82,14 @@ func (o Outcome) Summary() string {
 		s += " (failed: " + strings.Join(names, ", ") + more + ")"
 	}
 	if o.SuiteErr != nil {
-		s += "; " + oneLine(o.SuiteErr.Error())
+		s += "; " + oneline.Fold(o.SuiteErr.Error())
 	}
 	return s
 }
 
 // WriteText prints one line per check and test, the reason and the body
 // excerpt under each failure, and the summary last.
-func (o Outcome) WriteText(w io.Writer) error {
+func (o Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, r := range o.Checks {
 		verdict := "PASS"
@@ -126,20 +133,20 @@ func (o Outcome) WriteText(w io.Writer) error {
 		}
 	}
 	if o.SuiteErr != nil {
-		fmt.Fprintf(&b, "FAIL  suite: %s\n", oneLine(o.SuiteErr.Error()))
+		fmt.Fprintf(&b, "FAIL  suite: %s\n", oneline.Fold(o.SuiteErr.Error()))
 	}
 	fmt.Fprintf(&b, "smoke-test: %s in %s\n", o.Summary(), o.Elapsed.Round(time.Millisecond))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// Masked is a copy of the outcome with mask applied to every text in it
+// Masked is a copy of the result with mask applied to every text in it
 // (names, URLs, reasons, bodies, the suite's report and error). Reports are
 // encoded from it: once JSON or XML has escaped a secret holding & < or ",
 // masking the encoded bytes no longer finds it.
-func (o Outcome) Masked(mask func(string) string) Outcome {
+func (o Result) Masked(mask func(string) string) Result {
 	out := o
-	out.Checks = make([]Result, len(o.Checks))
+	out.Checks = make([]CheckResult, len(o.Checks))
 	for i, r := range o.Checks {
 		r.Name, r.Method, r.URL = mask(r.Name), mask(r.Method), mask(r.URL)
 		r.Failure, r.Body = mask(r.Failure), mask(r.Body)
@@ -192,10 +199,10 @@ type maskedError struct {
 func (e maskedError) Error() string { return e.msg }
 func (e maskedError) Unwrap() error { return e.err }
 
-// JUnit is the outcome as a JUnit report: a "smoke-test checks" suite for
+// JUnit is the result as a JUnit report: a "smoke-test checks" suite for
 // the spec's checks, then the external suite's own suites. A suite command
 // that failed without a failing test shows as one errored test case.
-func (o Outcome) JUnit() junit.Report {
+func (o Result) JUnit() junit.Report {
 	rep := junit.Report{Name: "smoke-test"}
 	if len(o.Checks) > 0 {
 		s := junit.Suite{Name: "smoke-test checks"}
@@ -222,14 +229,14 @@ func (o Outcome) JUnit() junit.Report {
 	if o.SuiteErr != nil && (o.Suite == nil || len(o.Suite.Failed()) == 0) {
 		rep.Suites = append(rep.Suites, junit.Suite{Name: "suite command", Cases: []junit.Case{{
 			Name: "suite command", Classname: "smoke-test",
-			Error: &junit.Problem{Message: oneLine(o.SuiteErr.Error()), Type: "command"},
+			Error: &junit.Problem{Message: oneline.Fold(o.SuiteErr.Error()), Type: "command"},
 		}}})
 	}
 	return rep
 }
 
 // JUnitXML is JUnit() as an XML document.
-func (o Outcome) JUnitXML() ([]byte, error) {
+func (o Result) JUnitXML() ([]byte, error) {
 	var buf bytes.Buffer
 	if err := junit.Write(&buf, o.JUnit()); err != nil {
 		return nil, err
@@ -259,7 +266,7 @@ type jsonTest struct {
 	Failure string `json:"failure,omitempty"`
 }
 
-type jsonOutcome struct {
+type jsonResult struct {
 	Passed    int         `json:"passed"`
 	Failed    int         `json:"failed"`
 	Skipped   int         `json:"skipped"`
@@ -270,10 +277,10 @@ type jsonOutcome struct {
 	SuiteErr  string      `json:"suite_error,omitempty"`
 }
 
-// JSON is the outcome as one JSON document.
-func (o Outcome) JSON() ([]byte, error) {
+// JSON is the result as one JSON document.
+func (o Result) JSON() ([]byte, error) {
 	t := o.Tally()
-	doc := jsonOutcome{Passed: t.Passed, Failed: t.Failed, Skipped: t.Skipped, Summary: o.Summary(),
+	doc := jsonResult{Passed: t.Passed, Failed: t.Failed, Skipped: t.Skipped, Summary: o.Summary(),
 		ElapsedMS: o.Elapsed.Milliseconds(), Checks: []jsonCheck{}}
 	for _, r := range o.Checks {
 		doc.Checks = append(doc.Checks, jsonCheck{Name: r.Name, Method: r.Method, URL: r.URL, Tags: r.Tags, Passed: r.Passed,
@@ -294,7 +301,7 @@ func (o Outcome) JSON() ([]byte, error) {
 		}
 	}
 	if o.SuiteErr != nil {
-		doc.SuiteErr = oneLine(o.SuiteErr.Error())
+		doc.SuiteErr = oneline.Fold(o.SuiteErr.Error())
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -303,8 +310,9 @@ func (o Outcome) JSON() ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// WriteFile writes data to path whole or not at all.
-func WriteFile(path string, data []byte) error {
+// writeFile writes data to path whole or not at all (package outputs'
+// atomic write: a report is the step's own file, not an Argo output).
+func writeFile(path string, data []byte) error {
 	return outputs.Write(filepath.Dir(path), map[string]string{filepath.Base(path): string(data)})
 }
 
@@ -328,5 +336,3 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,8 +1,12 @@
-// Package smoke runs smoke-test checks against a deployed app: each check
-// concurrently, a failing one retried with backoff until it passes or the
-// deadline passes (a rollout's 502s are waited out, a passing check is not
-// run again), and reports every check like a test suite. It also runs an
-// external suite (Playwright, Cucumber) and reads its JUnit report.
+// Package smoke is the smoke-test step. Run prepares a plan from the flags
+// (the spec's selected checks, the credentials, the suite command; any
+// error is bad input, before a request is sent), runs the checks against
+// the deployed app concurrently, a failing one retried with backoff until
+// it passes or the deadline passes (a rollout's 502s are waited out, a
+// passing check is not run again), then the external suite (Playwright,
+// Cucumber) whose JUnit report it reads. It prints every check and test
+// like a test suite, writes the JUnit and JSON reports masked, and returns
+// a Result whose outcome is Passed or ChecksFailed.
 package smoke
 
 import (
@@ -24,7 +28,7 @@ import (
 	"github.com/slipway-deploy/slipway/internal/smokespec"
 )
 
-// Defaults of Config.
+// Defaults of CheckOptions.
 const (
 	DefaultConcurrency    = 16
 	DefaultDeadline       = 5 * time.Minute
@@ -41,8 +45,8 @@ const (
 	maxRedirects = 10
 )
 
-// Config is how checks are run. Zero fields take the defaults above.
-type Config struct {
+// CheckOptions is how checks are run. Zero fields take the defaults above.
+type CheckOptions struct {
 	Concurrency    int
 	Deadline       time.Duration // for all checks together, retries included
 	RequestTimeout time.Duration // for one attempt, body included
@@ -213,7 +217,7 @@ func NewTransport(tlsConfig *tls.Config, concurrency int) *http.Transport {
 	return t
 }
 
-func (c Config) withDefaults() Config {
+func (c CheckOptions) withDefaults() CheckOptions {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
@@ -238,8 +242,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Result is the outcome of one check.
-type Result struct {
+// CheckResult is the outcome of one check.
+type CheckResult struct {
 	Name     string
 	Method   string
 	URL      string
@@ -255,7 +259,7 @@ type Result struct {
 
 // Run runs every check and returns their results in the order given. It
 // returns when every check has passed or the deadline (or ctx) has ended.
-func Run(ctx context.Context, checks []smokespec.Check, cfg Config) []Result {
+func RunChecks(ctx context.Context, checks []smokespec.Check, cfg CheckOptions) []CheckResult {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Deadline)
 	defer cancel()
@@ -268,7 +272,7 @@ func Run(ctx context.Context, checks []smokespec.Check, cfg Config) []Result {
 			return http.ErrUseLastResponse
 		}},
 	}
-	results := make([]Result, len(checks))
+	results := make([]CheckResult, len(checks))
 	var wg sync.WaitGroup
 	for i := range checks {
 		wg.Go(func() { results[i] = r.check(ctx, checks[i]) })
@@ -278,15 +282,15 @@ func Run(ctx context.Context, checks []smokespec.Check, cfg Config) []Result {
 }
 
 type runner struct {
-	cfg              Config
+	cfg              CheckOptions
 	slots            chan struct{}
 	follow, noFollow *http.Client
 }
 
 // check runs one check until it passes or ctx ends. A slot is held only
 // during an attempt, so a check waiting out its backoff lets others run.
-func (r *runner) check(ctx context.Context, c smokespec.Check) (res Result) {
-	res = Result{Name: c.Name, Method: c.Method, URL: c.URL, Tags: c.Tags}
+func (r *runner) check(ctx context.Context, c smokespec.Check) (res CheckResult) {
+	res = CheckResult{Name: c.Name, Method: c.Method, URL: c.URL, Tags: c.Tags}
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()
 	log := r.cfg.Log.With("check", c.Name)

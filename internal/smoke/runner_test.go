@@ -43,14 +43,14 @@ const farDeadline = time.Minute
 // firstOutcomes runs the checks until each has the outcome of its first
 // attempt (it passed, or it failed and waits to retry), then stops the run,
 // so every result is the outcome of exactly one attempt whatever the load.
-func firstOutcomes(t testing.TB, checks []smokespec.Check, cfg Config) []Result {
+func firstOutcomes(t testing.TB, checks []smokespec.Check, cfg CheckOptions) []CheckResult {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg.Deadline = farDeadline
 	cfg.Backoff = Backoff{Initial: time.Hour, Max: time.Hour}
 	cfg.Log = slog.New(&outcomeWatcher{state: &watchState{want: len(checks), seen: map[string]bool{}, done: cancel}})
-	res := Run(ctx, checks, cfg)
+	res := RunChecks(ctx, checks, cfg)
 	for _, r := range res {
 		require.Equal(t, 1, r.Attempts, "%s: one attempt each", r.Name)
 	}
@@ -122,8 +122,8 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 	spec := "checks:\n  - name: home\n    path: /\n    expect:\n      body_contains: GOV.UK\n"
 	t.Run("passes once the rollout is over", func(t *testing.T) {
 		srv, hits := rolloutServer(t, 3, nil)
-		res := Run(context.Background(), parseChecks(t, srv.URL, spec),
-			Config{Deadline: farDeadline, Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond}})
+		res := RunChecks(context.Background(), parseChecks(t, srv.URL, spec),
+			CheckOptions{Deadline: farDeadline, Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond}})
 		require.Len(t, res, 1)
 		r := res[0]
 		assert.True(t, r.Passed, r.Failure)
@@ -143,8 +143,8 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 				cancel()
 			}
 		})
-		res := Run(ctx, parseChecks(t, srv.URL, spec),
-			Config{Deadline: farDeadline, Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond}})
+		res := RunChecks(ctx, parseChecks(t, srv.URL, spec),
+			CheckOptions{Deadline: farDeadline, Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond}})
 		r := res[0]
 		assert.False(t, r.Passed)
 		assert.Equal(t, 502, r.Status)
@@ -158,8 +158,8 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 	t.Run("gets a last attempt before the deadline instead of a backoff past it", func(t *testing.T) {
 		srv, hits := rolloutServer(t, 1000, nil)
 		// the deadline is the subject here; 3s is far more than two loopback requests need
-		res := Run(context.Background(), parseChecks(t, srv.URL, spec),
-			Config{Deadline: 3 * time.Second, Backoff: Backoff{Initial: time.Hour, Max: time.Hour}})
+		res := RunChecks(context.Background(), parseChecks(t, srv.URL, spec),
+			CheckOptions{Deadline: 3 * time.Second, Backoff: Backoff{Initial: time.Hour, Max: time.Hour}})
 		r := res[0]
 		assert.False(t, r.Passed)
 		assert.Equal(t, 502, r.Status)
@@ -256,7 +256,7 @@ func TestExpectations(t *testing.T) {
 	for _, tt := range tests {
 		fmt.Fprintf(&spec, "  - name: %q\n    %s\n", tt.name, tt.check)
 	}
-	res := firstOutcomes(t, parseChecks(t, srv.URL, spec.String()), Config{})
+	res := firstOutcomes(t, parseChecks(t, srv.URL, spec.String()), CheckOptions{})
 	require.Len(t, res, len(tests))
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,7 +277,7 @@ func TestExpectations(t *testing.T) {
 // whatever the load, since the app holds the request far longer.
 func TestRequestTimeout(t *testing.T) {
 	srv := appServer(t)
-	r := firstOutcomes(t, parseChecks(t, srv.URL, "checks:\n  - path: /hang\n"), Config{RequestTimeout: 200 * time.Millisecond})[0]
+	r := firstOutcomes(t, parseChecks(t, srv.URL, "checks:\n  - path: /hang\n"), CheckOptions{RequestTimeout: 200 * time.Millisecond})[0]
 	assert.False(t, r.Passed)
 	assert.Equal(t, 0, r.Status)
 	assert.Equal(t, "no response within the request timeout (200ms)", r.Failure)
@@ -290,7 +290,7 @@ func TestBodyExcerptIsFirst500Bytes(t *testing.T) {
 		io.WriteString(w, big)
 	}))
 	defer srv.Close()
-	r := firstOutcomes(t, parseChecks(t, srv.URL, "checks:\n  - path: /\n"), Config{})[0]
+	r := firstOutcomes(t, parseChecks(t, srv.URL, "checks:\n  - path: /\n"), CheckOptions{})[0]
 	assert.False(t, r.Passed)
 	assert.Equal(t, 500, r.Status)
 	assert.True(t, strings.HasPrefix(big, r.Body[:len(r.Body)-len("\uFFFD")]) || strings.HasPrefix(big, r.Body))
@@ -320,12 +320,12 @@ func TestBasicAuth(t *testing.T) {
 	auth, err := ParseBasicAuth("govuk:pa:ss w0rd\n")
 	require.NoError(t, err)
 	auth.BaseURL = app.URL
-	res := firstOutcomes(t, parseChecks(t, app.URL, spec), Config{BasicAuth: auth})
+	res := firstOutcomes(t, parseChecks(t, app.URL, spec), CheckOptions{BasicAuth: auth})
 	assert.True(t, res[0].Passed, res[0].Failure)
 	assert.True(t, res[1].Passed, res[1].Failure)
 	assert.False(t, otherSawAuth.Load(), "credentials are sent to --base-url's host only")
 
-	res = firstOutcomes(t, parseChecks(t, app.URL, spec), Config{})
+	res = firstOutcomes(t, parseChecks(t, app.URL, spec), CheckOptions{})
 	assert.False(t, res[0].Passed)
 	assert.Equal(t, 401, res[0].Status)
 
@@ -345,7 +345,7 @@ func TestTLSVerification(t *testing.T) {
 	t.Run("self-signed refused without a CA file", func(t *testing.T) {
 		tlsConf, err := TLSConfig("")
 		require.NoError(t, err)
-		r := firstOutcomes(t, checks, Config{Transport: NewTransport(tlsConf, 4)})[0]
+		r := firstOutcomes(t, checks, CheckOptions{Transport: NewTransport(tlsConf, 4)})[0]
 		assert.False(t, r.Passed)
 		assert.Contains(t, r.Failure, "certificate")
 	})
@@ -354,7 +354,7 @@ func TestTLSVerification(t *testing.T) {
 		require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
 		tlsConf, err := TLSConfig(caFile)
 		require.NoError(t, err)
-		r := firstOutcomes(t, checks, Config{Transport: NewTransport(tlsConf, 4)})[0]
+		r := firstOutcomes(t, checks, CheckOptions{Transport: NewTransport(tlsConf, 4)})[0]
 		assert.True(t, r.Passed, r.Failure)
 	})
 	t.Run("bad CA files", func(t *testing.T) {
@@ -396,8 +396,8 @@ func TestConcurrencyAndNoRerun(t *testing.T) {
 		fmt.Fprintf(&spec, "  - path: /ok/%d\n", i)
 	}
 	spec.WriteString("  - path: /bad\n")
-	res := Run(context.Background(), parseChecks(t, srv.URL, spec.String()),
-		Config{Concurrency: 3, Deadline: farDeadline, Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
+	res := RunChecks(context.Background(), parseChecks(t, srv.URL, spec.String()),
+		CheckOptions{Concurrency: 3, Deadline: farDeadline, Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}})
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, res, 13)
@@ -416,7 +416,7 @@ func TestCancelledRunReportsEveryCheck(t *testing.T) {
 	srv := appServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res := Run(ctx, parseChecks(t, srv.URL, "checks:\n  - path: /html\n  - path: /json\n"), Config{Concurrency: 1})
+	res := RunChecks(ctx, parseChecks(t, srv.URL, "checks:\n  - path: /html\n  - path: /json\n"), CheckOptions{Concurrency: 1})
 	require.Len(t, res, 2)
 	for _, r := range res {
 		assert.False(t, r.Passed)

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/slipway-deploy/slipway/internal/oneline"
 )
 
 // The rules. Their names are what an allow comment names.
@@ -138,7 +140,7 @@ func (l *linter) file(src Source) []Finding {
 			}
 			f.File = src.Name
 			f.Line = lines.line(st.span.first)
-			f.Statement = oneLine(sql[st.span.first:st.span.end])
+			f.Statement = clip(sql[st.span.first:st.span.end])
 			out = append(out, f)
 		}
 	}
@@ -236,8 +238,10 @@ func (li lineIndex) line(pos int) int {
 	return sort.Search(len(li), func(i int) bool { return li[i] > pos })
 }
 
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+// clip is a statement as a finding shows it: on one line, at most 120
+// characters.
+func clip(s string) string {
+	s = oneline.Fold(s)
 	if r := []rune(s); len(r) > 120 {
 		s = string(r[:117]) + "..."
 	}
@@ -253,5 +257,5 @@ func excerpt(sql string, pos int) string {
 	} else {
 		end += pos
 	}
-	return oneLine(sql[start:end])
+	return clip(sql[start:end])
 }

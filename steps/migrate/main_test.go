@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +21,8 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/database"
 	"github.com/slipway-deploy/slipway/internal/dblock"
+	"github.com/slipway-deploy/slipway/internal/testsupport/dbtest"
+	"github.com/slipway-deploy/slipway/internal/testsupport/proctest"
 )
 
 // Passwords the tests put in database URLs; no output may contain them.
@@ -68,7 +68,14 @@ func TestMain(m *testing.M) {
 // createMySQLUser makes a MariaDB user with a password, so that the password
 // in the tests' URL is a real one.
 func createMySQLUser() error {
-	db := openRaw(nil, "mysql://root@127.0.0.1:3306/test")
+	tg, err := database.Parse(dbtest.MySQLURL)
+	if err != nil {
+		return err
+	}
+	db, err := tg.Open()
+	if err != nil {
+		return err
+	}
 	defer db.Close()
 	for _, host := range []string{"%", "localhost", "127.0.0.1"} {
 		for _, q := range []string{
@@ -86,89 +93,35 @@ func createMySQLUser() error {
 }
 
 func openRaw(t *testing.T, raw string) *sql.DB {
-	tg, err := database.Parse(raw)
-	if err != nil {
-		panic(err)
-	}
-	db, err := tg.Open()
-	if err != nil {
-		panic(err)
-	}
-	if t != nil {
-		t.Cleanup(func() { db.Close() })
-	}
+	_, db := dbtest.Open(t, raw)
 	return db
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr, readable while it runs
-	done chan struct{}
-	code int
-}
-
-// syncBuffer is a buffer one goroutine writes while another reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type proc = proctest.Proc
 
 // start runs migrate with args; extraEnv is added to the environment.
 func start(t *testing.T, extraEnv []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"--log-format", "text"}, args...)...)
-	p.cmd.Env = append(os.Environ(), extraEnv...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		_ = p.cmd.Wait()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	cmd := exec.Command(bin, append([]string{"--log-format", "text"}, args...)...)
+	cmd.Env = append(os.Environ(), extraEnv...)
+	p, err := proctest.Start(t, cmd)
+	require.NoError(t, err)
 	return p
 }
 
 // wait waits (at most 60s) for the process, checks that its output has no
 // password, and returns its exit code and output.
-func (p *proc) wait(t *testing.T) (int, string) {
+func wait(t *testing.T, p *proc) (int, string) {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("migrate did not exit within 60s; output:\n%s", p.out.String())
-	}
-	out := p.out.String()
+	code, out := p.Wait(t, 60*time.Second)
 	assert.NotContains(t, out, pgPassword, "a password leaked")
 	assert.NotContains(t, out, mysqlPassword, "a password leaked")
-	return p.code, out
+	return code, out
 }
 
 func runMigrate(t *testing.T, extraEnv []string, args ...string) (int, string) {
 	t.Helper()
-	return start(t, extraEnv, args...).wait(t)
+	return wait(t, start(t, extraEnv, args...))
 }
 
 // waitFile waits (at most 20s) for path to exist.
@@ -182,15 +135,10 @@ func waitFile(t *testing.T, path string, p ...*proc) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, pr := range p {
-		_ = pr.cmd.Process.Kill()
-		<-pr.done
-		t.Log(pr.out.String())
+		pr.Kill()
+		t.Log(pr.Out.String())
 	}
 	t.Fatalf("%s did not appear within 20s", path)
-}
-
-func uniqueKey(t *testing.T) string {
-	return fmt.Sprintf("%s-%d-%d", strings.ReplaceAll(t.Name(), "/", "-"), os.Getpid(), time.Now().UnixNano())
 }
 
 // The commands (and the tests) record what happens as lines appended to one
@@ -232,9 +180,8 @@ func waitEvent(t *testing.T, dir, event string, p ...*proc) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, pr := range p {
-		_ = pr.cmd.Process.Kill()
-		<-pr.done
-		t.Log(pr.out.String())
+		pr.Kill()
+		t.Log(pr.Out.String())
 	}
 	t.Fatalf("event %q not recorded within 20s (events: %v)", event, readEvents(t, dir))
 }
@@ -263,8 +210,8 @@ func runPair(t *testing.T, dir string, bAfterA bool, argsA, argsB []string) (out
 		waitEvent(t, dir, "a_start", pa)
 	}
 	pb := start(t, nil, argsB...)
-	codeA, outA := pa.wait(t)
-	codeB, outB := pb.wait(t)
+	codeA, outA := wait(t, pa)
+	codeB, outB := wait(t, pb)
 	require.Equal(t, 0, codeA, outA)
 	require.Equal(t, 0, codeB, outB)
 	return outA, outB, readEvents(t, dir)
@@ -275,7 +222,7 @@ func TestSameKeyNeverOverlaps(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			// b starts once a's command runs: without the lock they would overlap
 			_, outB, events := runPair(t, dir, true,
 				append([]string{"--database-url", db.url, "--lock-key", key}, recorder(dir, "a", "", 800*time.Millisecond)...),
@@ -292,7 +239,7 @@ func TestDifferentKeysOverlap(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			// each command waits for the other to have started: both can
 			// only finish if they run at the same time
 			outA, outB, events := runPair(t, dir, false,
@@ -330,7 +277,7 @@ func TestLockReleasedWhenTheCommandFails(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			t.Run("non-zero exit", func(t *testing.T) {
 				code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", key, "--", "sh", "-c", "echo failing; exit 7")
 				assert.Equal(t, 1, code, out)
@@ -345,7 +292,7 @@ func TestLockReleasedWhenTheCommandFails(t *testing.T) {
 				pid, err := strconv.Atoi(strings.TrimSpace(string(must(os.ReadFile(pidFile)))))
 				require.NoError(t, err)
 				require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-				code, out := p.wait(t)
+				code, out := wait(t, p)
 				assert.Equal(t, 1, code, out)
 				assert.Contains(t, out, "was killed by killed")
 				assert.Contains(t, out, "released the migration lock")
@@ -367,7 +314,7 @@ func TestSIGTERMReachesTheCommandBeforeTheLockIsReleased(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			script := `trap 'echo command_got_SIGTERM >> "$1"; exit 143' TERM
 echo command_start >> "$1"
 while :; do sleep 0.05; done`
@@ -388,8 +335,8 @@ while :; do sleep 0.05; done`
 				got <- err
 			}()
 
-			require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-			code, out := p.wait(t)
+			require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+			code, out := wait(t, p)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, out, "migrate received terminated")
 			assert.Contains(t, out, "released the migration lock")
@@ -404,21 +351,11 @@ while :; do sleep 0.05; done`
 // failover, a network cut or a DBA would.
 func killLockSession(t *testing.T, db dbCase, key string) {
 	t.Helper()
-	h := openRaw(t, strings.Replace(db.url, mysqlUser+":"+mysqlPassword, "root", 1))
 	if db.name == "mysql" {
-		var id int64
-		require.NoError(t, h.QueryRow("SELECT IS_USED_LOCK(?)", dblock.LockName("test", key)).Scan(&id))
-		_, err := h.Exec(fmt.Sprintf("KILL %d", id))
-		require.NoError(t, err)
+		dbtest.KillMySQLLockHolder(t, openRaw(t, dbtest.MySQLURL), dblock.LockName("test", key))
 		return
 	}
-	u := uint64(dblock.AdvisoryKey(key))
-	var pid int
-	require.NoError(t, h.QueryRow(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-		AND classid::bigint = $1 AND objid::bigint = $2`, int64(u>>32), int64(u&0xffffffff)).Scan(&pid))
-	var ok bool
-	require.NoError(t, h.QueryRow("SELECT pg_terminate_backend($1)", pid).Scan(&ok))
-	require.True(t, ok)
+	dbtest.TerminatePostgresLockHolder(t, openRaw(t, dbtest.PostgresURL), dblock.AdvisoryKey(key))
 }
 
 // DESIGN.md invariants 7 and 14 under a fault: the session holding the
@@ -430,7 +367,7 @@ func TestLockLostStopsTheMigration(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			first := `trap 'echo a_stopped >> "$1"; exit 143' TERM
 echo a_start >> "$1"
 while :; do sleep 0.05; done`
@@ -439,12 +376,12 @@ while :; do sleep 0.05; done`
 			waitEvent(t, dir, "a_start", pa)
 			pb := start(t, nil, "--database-url", db.url, "--lock-key", key,
 				"--", "sh", "-c", `echo b_start >> "$1"`, "sh", eventsFile(dir))
-			require.Eventually(t, func() bool { return strings.Contains(pb.out.String(), "waiting for the migration lock") },
+			require.Eventually(t, func() bool { return strings.Contains(pb.Out.String(), "waiting for the migration lock") },
 				20*time.Second, 10*time.Millisecond, "the second migrate does not wait")
 
 			killLockSession(t, db, key)
-			codeA, outA := pa.wait(t)
-			codeB, outB := pb.wait(t)
+			codeA, outA := wait(t, pa)
+			codeB, outB := wait(t, pb)
 			assert.Equal(t, 1, codeA, outA)
 			assert.Contains(t, lastLine(outA), fmt.Sprintf(`migrate: lost the migration lock %q: its database session (lock) failed a check`, key))
 			assert.Contains(t, lastLine(outA), "the command was stopped: command sh exited with status 143")
@@ -471,7 +408,7 @@ func TestSQLModeCancelsTheRunningStatement(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			suffix := dbtest.UniqueSuffix()
 			table := "slipway_test_sleepmig_" + suffix
 			t.Cleanup(func() { _, _ = h.Exec("DROP TABLE IF EXISTS " + table) })
 			dir := t.TempDir()
@@ -486,9 +423,9 @@ func TestSQLModeCancelsTheRunningStatement(t *testing.T) {
 				"--migrations-table", table}, tc.args...)...)
 			if tc.signal {
 				require.Eventually(t, sleeping, 20*time.Second, 10*time.Millisecond, "the statement never ran")
-				require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+				require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
 			}
-			code, out := p.wait(t)
+			code, out := wait(t, p)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, lastLine(out), tc.want)
 			assert.Contains(t, lastLine(out), "canceling statement due to user request")
@@ -502,14 +439,14 @@ func TestMigrateKilledTakesTheCommandAndLockWithIt(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			key := uniqueKey(t)
+			key := dbtest.UniqueKey(t)
 			pidFile := filepath.Join(dir, "pid")
 			p := start(t, nil, "--database-url", db.url, "--lock-key", key, "--", "sh", "-c", `echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; exec sleep 30`, "sh", pidFile)
 			waitFile(t, pidFile, p)
 			pid, err := strconv.Atoi(strings.TrimSpace(string(must(os.ReadFile(pidFile)))))
 			require.NoError(t, err)
-			require.NoError(t, p.cmd.Process.Kill()) // SIGKILL: no clean-up in migrate
-			code, _ := p.wait(t)
+			require.NoError(t, p.Cmd.Process.Kill()) // SIGKILL: no clean-up in migrate
+			code, _ := wait(t, p)
 			assert.Equal(t, -1, code)
 			// the command does not go on migrating without the lock
 			require.Eventually(t, func() bool {
@@ -528,17 +465,17 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 	t.Run("SIGTERM ignored: killed after the grace period", func(t *testing.T) {
 		dir := t.TempDir()
 		ready := filepath.Join(dir, "ready")
-		p := start(t, nil, "--database-url", db.url, "--lock-key", uniqueKey(t), "--grace-period", "300ms",
+		p := start(t, nil, "--database-url", db.url, "--lock-key", dbtest.UniqueKey(t), "--grace-period", "300ms",
 			"--", "sh", "-c", `trap '' TERM; touch "$1"; sleep 30`, "sh", ready)
 		waitFile(t, ready, p)
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-		code, out := p.wait(t)
+		require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+		code, out := wait(t, p)
 		assert.Equal(t, 1, code, out)
 		assert.Contains(t, out, "grace period over")
 		assert.Contains(t, out, "was killed by killed")
 	})
 	t.Run("timeout while waiting for the lock", func(t *testing.T) {
-		key := uniqueKey(t)
+		key := dbtest.UniqueKey(t)
 		lease, err := locker(t, db).Lock(context.Background(), key)
 		require.NoError(t, err)
 		defer lease.Release(context.Background())
@@ -550,7 +487,7 @@ func TestGracePeriodAndTimeout(t *testing.T) {
 		assert.NoFileExists(t, marker, "the command ran without the lock")
 	})
 	t.Run("timeout", func(t *testing.T) {
-		code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", uniqueKey(t), "--timeout", "500ms", "--grace-period", "5s",
+		code, out := runMigrate(t, nil, "--database-url", db.url, "--lock-key", dbtest.UniqueKey(t), "--timeout", "500ms", "--grace-period", "5s",
 			"--", "sleep", "30")
 		assert.Equal(t, 1, code, out)
 		assert.Contains(t, out, "--timeout 500ms passed")
@@ -599,7 +536,7 @@ func TestSQLMode(t *testing.T) {
 	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			suffix := dbtest.UniqueSuffix()
 			table, people, half := "slipway_test_mig_"+suffix, "slipway_test_people_"+suffix, "slipway_test_half_"+suffix
 			h := openRaw(t, db.url)
 			t.Cleanup(func() {
@@ -620,6 +557,7 @@ func TestSQLMode(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			assert.Equal(t, "2", string(must(os.ReadFile(filepath.Join(outDir, "applied")))))
 			assert.NotEmpty(t, must(os.ReadFile(filepath.Join(outDir, "duration"))))
+			assert.Equal(t, "migrated", string(must(os.ReadFile(filepath.Join(outDir, "outcome")))))
 			var n int
 			require.NoError(t, h.QueryRow("SELECT count(*) FROM "+people).Scan(&n))
 			assert.Equal(t, 2, n)
@@ -629,6 +567,7 @@ func TestSQLMode(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			assert.Contains(t, out, "no pending migrations")
 			assert.Equal(t, "0", string(must(os.ReadFile(filepath.Join(outDir, "applied")))))
+			assert.Equal(t, "already-there", string(must(os.ReadFile(filepath.Join(outDir, "outcome")))))
 			require.NoError(t, h.QueryRow("SELECT count(*) FROM "+people).Scan(&n))
 			assert.Equal(t, 2, n, "a re-run inserted again")
 
@@ -701,7 +640,7 @@ func TestLintPendingFromTheDatabase(t *testing.T) {
 	for _, db := range dbs {
 		t.Run(db.name, func(t *testing.T) {
 			t.Parallel()
-			suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+			suffix := dbtest.UniqueSuffix()
 			table, users := "slipway_test_lintmig_"+suffix, "slipway_test_lintusers_"+suffix
 			h := openRaw(t, db.url)
 			t.Cleanup(func() {
@@ -782,7 +721,7 @@ func TestPasswordNeverPrinted(t *testing.T) {
 		t.Run(db.name, func(t *testing.T) {
 			// the URL comes from DATABASE_URL; the command echoes it, and
 			// --debug logs everything; run() fails on any password
-			code, out := runMigrate(t, []string{"DATABASE_URL=" + db.url}, "--debug", "--app", uniqueKey(t), "--", "sh", "-c", `echo "url is $DATABASE_URL"; echo "$DATABASE_URL" >&2`)
+			code, out := runMigrate(t, []string{"DATABASE_URL=" + db.url}, "--debug", "--app", dbtest.UniqueKey(t), "--", "sh", "-c", `echo "url is $DATABASE_URL"; echo "$DATABASE_URL" >&2`)
 			require.Equal(t, 0, code, out)
 			assert.Contains(t, out, "url is "+db.name+"://")
 			assert.Contains(t, out, "***")

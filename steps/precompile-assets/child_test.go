@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/stepcli"
+	"github.com/slipway-deploy/slipway/internal/testsupport/proctest"
 	"github.com/slipway-deploy/slipway/internal/testsupport/s3server"
 )
 
@@ -43,71 +42,14 @@ func childMain() int {
 	return stepcli.Main(step(), append([]string{"precompile-assets"}, os.Args[1:]...), os.Stdout, os.Stderr)
 }
 
-// child is precompile-assets running as a process.
-type child struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr
-	done chan struct{}
-	code int
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startChild starts precompile-assets with args; attr, if set, is the
 // process's SysProcAttr and bind its bindEnv.
-func startChild(t *testing.T, attr *syscall.SysProcAttr, bind string, args ...string) (*child, error) {
+func startChild(t *testing.T, attr *syscall.SysProcAttr, bind string, args ...string) (*proctest.Proc, error) {
 	t.Helper()
-	c := &child{out: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], append([]string{"--log-format", "text"}, args...)...)
-	c.cmd.Env = append(os.Environ(), childEnv+"=1", bindEnv+"="+bind)
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	c.cmd.SysProcAttr = attr
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = c.cmd.Wait()
-		c.code = c.cmd.ProcessState.ExitCode()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c, nil
-}
-
-// wait waits (at most 60s) for the step to exit and returns its exit code
-// and output.
-func (c *child) wait(t *testing.T) (int, string) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(60 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		t.Fatalf("precompile-assets did not exit within 60s; output:\n%s", c.out.String())
-	}
-	return c.code, c.out.String()
+	cmd := exec.Command(os.Args[0], append([]string{"--log-format", "text"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1", bindEnv+"="+bind)
+	cmd.SysProcAttr = attr
+	return proctest.Start(t, cmd)
 }
 
 // A file in the tree that cannot be read refuses the whole run (exit 2)
@@ -133,7 +75,7 @@ func TestUnreadableFileRefused(t *testing.T) {
 		t.Skip("root without CAP_SYS_ADMIN: no mount namespace for an entry root cannot read")
 	}
 	require.NoError(t, err)
-	code, out := c.wait(t)
+	code, out := c.Wait(t, 60*time.Second)
 	assert.Equal(t, 2, code, out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	last := lines[len(lines)-1]
@@ -166,8 +108,8 @@ func TestSIGTERMStopsTheWholeBuild(t *testing.T) {
 				pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 				return err == nil && pid > 0
 			}, 20*time.Second, 10*time.Millisecond, "the build did not start")
-			require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
-			code, out := c.wait(t)
+			require.NoError(t, c.Cmd.Process.Signal(syscall.SIGTERM))
+			code, out := c.Wait(t, 60*time.Second)
 			assert.Equal(t, 1, code, out)
 			assert.Contains(t, out, "was killed by terminated")
 			// the build's child is gone (or a zombie waiting for init)

@@ -5,19 +5,13 @@ package main
 
 import (
 	"context"
-	"os"
-	"path"
-	"path/filepath"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/slipway-deploy/slipway/internal/assetpublish"
 	"github.com/slipway-deploy/slipway/internal/assets"
 	"github.com/slipway-deploy/slipway/internal/assetstore"
-	"github.com/slipway-deploy/slipway/internal/chartsrepo"
-	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/outputs"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
 )
 
@@ -50,87 +44,21 @@ func step() stepcli.Step {
 			&cli.StringFlag{Name: "manifest-pattern", Value: assets.DefaultManifestPatterns, EnvVars: stepcli.Env("manifest-pattern"), Usage: "comma-separated globs of manifest file names, uploaded after every other file"},
 			&cli.BoolFlag{Name: "encoding-siblings", EnvVars: stepcli.Env("encoding-siblings"), Usage: "upload x.js.gz / x.js.br next to x.js with Content-Encoding gzip / br and x.js's type"},
 			&cli.BoolFlag{Name: "dry-run", EnvVars: stepcli.Env("dry-run"), Usage: "list what would be uploaded; write nothing"},
-			&cli.StringFlag{Name: "outputs-dir", EnvVars: stepcli.Env("outputs-dir"), Usage: "write Argo outputs uploaded, skipped and bytes into `DIR`"},
+			&cli.StringFlag{Name: "outputs-dir", EnvVars: stepcli.Env("outputs-dir"), Usage: "write Argo outputs outcome, uploaded, skipped and bytes into `DIR`"},
 		},
-		Action: run,
+		Outputs: assetpublish.Outputs,
+		Run:     run,
 	}
 }
 
-func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
-	// The SDK never prints them; masking them too costs nothing.
-	for _, env := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
-		if v := os.Getenv(env); v != "" {
-			rt.Redactor.Add(v)
-		}
-	}
-	app := c.String("app")
-	if err := chartsrepo.ValidateApp(app); err != nil {
-		return exitcode.AsInvalid(err)
-	}
-	src := c.String("source-dir")
-	if src == "" {
-		src = filepath.Join("public", "assets", app)
-	}
-	dest := c.String("destination")
-	if dest == "" {
-		dest = "file://" + path.Join("/tmp/slipway-assets", app)
-	}
-	d, err := assetstore.ParseDestination(dest)
-	if err != nil {
-		return exitcode.AsInvalid(err)
-	}
-	patterns, err := assets.ParsePatterns(c.String("manifest-pattern"))
-	if err != nil {
-		return exitcode.AsInvalid(err)
-	}
-	if c.Int("concurrency") < 1 || c.Int("concurrency") > 1024 {
-		return exitcode.Invalidf("--concurrency %d: want 1 to 1024", c.Int("concurrency"))
-	}
-	if cmd := c.String("command"); cmd != "" {
-		rt.Log.Info("running asset build", "command", cmd)
-		if err := assetpublish.RunBuild(ctx, cmd, ".", rt.Stdout, rt.Log); err != nil {
-			return err
-		}
-	}
-	var store assetstore.Store = &assetstore.Local{Dir: d.Dir}
-	if d.Scheme == "s3" {
-		store, err = assetstore.NewS3(ctx, assetstore.S3Config{
-			Bucket: d.Bucket, Prefix: d.Prefix, Region: c.String("region"),
-			EndpointURL: c.String("endpoint-url"), PathStyle: c.Bool("path-style"),
-			Concurrency: c.Int("concurrency"), MaxAttempts: c.Int("max-attempts"),
-		})
-		if err != nil {
-			return exitcode.AsInvalid(err)
-		}
-	}
-	res, err := assetpublish.Publish(ctx, assetpublish.Options{
-		SourceDir: src,
-		Store:     store,
-		Policy: assets.Policy{
-			Manifests:                   patterns,
-			CacheControl:                c.String("cache-control"),
-			CacheControlUnfingerprinted: c.String("cache-control-unfingerprinted"),
-			EncodingSiblings:            c.Bool("encoding-siblings"),
-		},
-		Concurrency: c.Int("concurrency"),
-		DryRun:      c.Bool("dry-run"),
-		Out:         rt.Stdout,
-		Log:         rt.Log,
+func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Reporter, error) {
+	return assetpublish.Run(ctx, assetpublish.Config{
+		App: c.String("app"), SourceDir: c.String("source-dir"), Command: c.String("command"), Destination: c.String("destination"),
+		Store: assetstore.Options{Region: c.String("region"), EndpointURL: c.String("endpoint-url"), PathStyle: c.Bool("path-style"),
+			MaxAttempts: c.Int("max-attempts")},
+		ManifestPatterns: c.String("manifest-pattern"), CacheControl: c.String("cache-control"),
+		CacheControlUnfingerprinted: c.String("cache-control-unfingerprinted"), EncodingSiblings: c.Bool("encoding-siblings"),
+		Concurrency: c.Int("concurrency"), DryRun: c.Bool("dry-run"),
+		Stdout: rt.Stdout, Log: rt.Log, Secret: rt.Redactor.Add,
 	})
-	if oerr := outputs.Write(c.String("outputs-dir"), map[string]string{
-		"uploaded": strconv.Itoa(res.Uploaded),
-		"skipped":  strconv.Itoa(res.Skipped),
-		"bytes":    strconv.FormatInt(res.Bytes, 10),
-	}); oerr != nil && err == nil {
-		err = oerr
-	}
-	if err != nil {
-		return err
-	}
-	verb := "uploaded"
-	if c.Bool("dry-run") {
-		verb = "would_upload"
-	}
-	rt.Log.Info("published", "destination", store.String(), verb, res.Uploaded, "skipped", res.Skipped, "bytes", res.Bytes)
-	return nil
 }

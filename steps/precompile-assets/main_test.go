@@ -61,7 +61,7 @@ func runStep(t *testing.T, args ...string) result {
 	full := append([]string{"precompile-assets", "--log-format", "json", "--outputs-dir", outDir}, args...)
 	code := stepcli.Main(step(), full, &stdout, &stderr)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String(), outputs: map[string]string{}}
-	for _, name := range []string{"uploaded", "skipped", "bytes"} {
+	for _, name := range []string{"uploaded", "skipped", "bytes", "outcome"} {
 		if b, err := os.ReadFile(filepath.Join(outDir, name)); err == nil {
 			r.outputs[name] = string(b)
 		}
@@ -311,6 +311,9 @@ func TestS3FailedUploadsExitOneHoldManifestsAndReRunCompletes(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, fmt.Sprintf("%d of %d objects did not make it", broken+3, len(tree)))
 	assert.Contains(t, r.stderr, "3 manifests held back")
+	// a failed run still reports what it uploaded
+	assert.Equal(t, "failed", r.outputs["outcome"])
+	assert.Equal(t, strconv.Itoa(len(tree)-broken-3), r.outputs["uploaded"])
 	events, _ := proxy.snapshot()
 	for _, e := range events {
 		assert.False(t, e.method == http.MethodPut && isManifest(objectKey(e.path, bucket)), "manifest %s sent after a failure", e.path)
@@ -365,6 +368,9 @@ func TestS3DryRunWritesNothing(t *testing.T) {
 	assert.Equal(t, 0, proxy.puts())
 	assert.Equal(t, len(tree), strings.Count(r.stdout, "would upload "))
 	assert.Contains(t, r.stdout, "would upload manifest.json (")
+	assert.Equal(t, "dry-run", r.outputs["outcome"])
+	assert.Equal(t, strconv.Itoa(len(tree)), r.outputs["uploaded"], "what would be uploaded")
+	assert.Contains(t, r.stderr, fmt.Sprintf(`"would_upload":%d`, len(tree)))
 	assertBucketEquals(t, bucket, "assets/frontend", map[string]want{}, nil)
 }
 
@@ -402,12 +408,15 @@ func TestFileDestinationEqualsTreeIsIdempotentAndDeletesNothing(t *testing.T) {
 	r := runStep(t, args...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, strconv.Itoa(len(tree)), r.outputs["uploaded"])
+	assert.Equal(t, "published", r.outputs["outcome"])
 	localEquals(t, dst, tree, old)
 
 	r = runStep(t, args...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "0", r.outputs["uploaded"])
 	assert.Equal(t, strconv.Itoa(len(tree)), r.outputs["skipped"])
+	assert.Equal(t, "already-there", r.outputs["outcome"])
+	assert.Contains(t, r.stderr, `"msg":"published"`)
 
 	changeOneFile(t, src, tree)
 	r = runStep(t, args...)

@@ -6,12 +6,10 @@ package main
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/slipway-deploy/slipway/internal/exitcode"
-	"github.com/slipway-deploy/slipway/internal/outputs"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/smoke"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
 )
@@ -42,76 +40,22 @@ func step() stepcli.Step {
 			&cli.StringFlag{Name: "junit-input", EnvVars: env("junit-input"), Usage: "JUnit report --command writes, read when it ends"},
 			&cli.StringFlag{Name: "junit-output", EnvVars: env("junit-output"), Usage: "write the result as a JUnit report here"},
 			&cli.StringFlag{Name: "json-output", EnvVars: env("json-output"), Usage: "write the result as JSON here"},
-			&cli.StringFlag{Name: "outputs-dir", EnvVars: env("outputs-dir"), Usage: "write Argo output parameters passed, failed and summary here"},
+			&cli.StringFlag{Name: "outputs-dir", EnvVars: env("outputs-dir"), Usage: "write Argo output parameters outcome, passed, failed and summary here"},
 			&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "validate the spec and flags, list what would run, request nothing"},
 		},
-		Action: run,
+		Outputs: smoke.Outputs,
+		Run:     run,
 	}
 }
 
-func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
-	plan, err := smoke.Prepare(smoke.Settings{
-		SpecFile:      c.String("spec"),
-		BaseURL:       c.String("base-url"),
-		EnvName:       c.String("env"),
-		Tags:          c.StringSlice("tags"),
-		SkipTags:      c.StringSlice("skip-tags"),
-		BasicAuthFile: c.String("basic-auth-file"),
-		SecretVars:    c.StringSlice("secret-vars"),
-		CAFile:        c.String("ca-file"),
-		Command:       c.String("command"),
-		JUnitInput:    c.String("junit-input"),
-		Config: smoke.Config{
-			Concurrency:    c.Int("concurrency"),
-			Deadline:       c.Duration("deadline"),
-			RequestTimeout: c.Duration("request-timeout"),
-			Log:            rt.Log,
-		},
-		Secret: rt.Redactor.Add,
-	})
-	if err != nil {
-		return err
-	}
-	if c.Bool("dry-run") {
-		return plan.Describe(rt.Stdout)
-	}
-	// masked before anything is encoded (JSON, XML escape what the mask looks for)
-	outcome := plan.Run(ctx, rt.Stdout, c.App.ErrWriter).Masked(rt.Redactor.String)
-	if err := outcome.WriteText(rt.Stdout); err != nil {
-		return err
-	}
-	if err := writeReports(c, rt, outcome); err != nil {
-		return err
-	}
-	if !outcome.OK() {
-		return exitcode.Failedf("smoke tests failed: %s", outcome.Summary())
-	}
-	return nil
-}
-
-// writeReports writes the files asked for from the masked outcome; the
-// encoded bytes are masked again as a safety net.
-func writeReports(c *cli.Context, rt *stepcli.Runtime, o smoke.Outcome) error {
-	for _, report := range []struct {
-		flag   string
-		encode func() ([]byte, error)
-	}{{"junit-output", o.JUnitXML}, {"json-output", o.JSON}} {
-		path := c.String(report.flag)
-		if path == "" {
-			continue
-		}
-		data, err := report.encode()
-		if err != nil {
-			return err
-		}
-		if err := smoke.WriteFile(path, rt.Redactor.Bytes(data)); err != nil {
-			return err
-		}
-	}
-	t := o.Tally()
-	return outputs.Write(c.String("outputs-dir"), map[string]string{
-		"passed":  strconv.Itoa(t.Passed),
-		"failed":  strconv.Itoa(t.Failed),
-		"summary": rt.Redactor.String(o.Summary()),
+func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Reporter, error) {
+	return smoke.Run(ctx, smoke.Config{
+		SpecFile: c.String("spec"), BaseURL: c.String("base-url"), EnvName: c.String("env"),
+		Tags: c.StringSlice("tags"), SkipTags: c.StringSlice("skip-tags"),
+		BasicAuthFile: c.String("basic-auth-file"), SecretVars: c.StringSlice("secret-vars"), CAFile: c.String("ca-file"),
+		Command: c.String("command"), JUnitInput: c.String("junit-input"),
+		Concurrency: c.Int("concurrency"), Deadline: c.Duration("deadline"), RequestTimeout: c.Duration("request-timeout"),
+		JUnitOutput: c.String("junit-output"), JSONOutput: c.String("json-output"), DryRun: c.Bool("dry-run"),
+		Secret: rt.Redactor.Add, Mask: rt.Redactor.String, Stdout: rt.Stdout, Stderr: c.App.ErrWriter, Log: rt.Log,
 	})
 }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/junit"
+	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/stepcli"
 )
 
@@ -62,12 +63,12 @@ func runStepToFirstOutcomes(t *testing.T, want int, args ...string) result {
 	defer stopRun()
 	w := &outcomeWatch{want: want, seen: map[string]bool{}, stop: stopRun}
 	s := step()
-	action := s.Action
-	s.Action = func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) error {
+	run := s.Run
+	s.Run = func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Reporter, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(stop, cancel)()
-		return action(ctx, c, rt)
+		return run(ctx, c, rt)
 	}
 	var out bytes.Buffer
 	args = append(append([]string{"smoke-test"}, args...), "--deadline", farDeadline, "--log-format", "json")
@@ -221,6 +222,7 @@ func TestPassingRunWritesEveryReport(t *testing.T) {
 	assert.Equal(t, "4", readFile(t, filepath.Join(dir, "outputs", "passed")))
 	assert.Equal(t, "0", readFile(t, filepath.Join(dir, "outputs", "failed")))
 	assert.Equal(t, "4 passed, 0 failed", readFile(t, filepath.Join(dir, "outputs", "summary")))
+	assert.Equal(t, "passed", readFile(t, filepath.Join(dir, "outputs", "outcome")))
 }
 
 func TestTagSelection(t *testing.T) {
@@ -263,6 +265,7 @@ func TestFailingCheckExitsOne(t *testing.T) {
 	assert.Contains(t, r.stdout, "| Internal Server Error: frontend")
 	assert.Equal(t, "smoke-test: smoke tests failed: 1 passed, 1 failed (failed: broken page)", r.lastLine())
 	assert.Equal(t, "1 passed, 1 failed (failed: broken page)", readFile(t, filepath.Join(dir, "summary")))
+	assert.Equal(t, "checks-failed", readFile(t, filepath.Join(dir, "outcome")))
 	rep, err := junit.Read(strings.NewReader(readFile(t, filepath.Join(dir, "j.xml"))))
 	require.NoError(t, err)
 	assert.Equal(t, junit.Counts{Tests: 2, Failures: 1}, rep.Count())
