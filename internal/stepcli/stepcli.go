@@ -25,6 +25,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/logging"
+	"github.com/slipway-deploy/slipway/internal/oneline"
 	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/outputs"
 	"github.com/slipway-deploy/slipway/internal/redact"
@@ -50,10 +51,6 @@ type Step struct {
 	Run RunFunc
 	// Commands are subcommands (migrate lint), each with its own Run.
 	Commands []Command
-	// Action and CLICommands are the older way to run a step, kept while
-	// the steps move to Run and Commands.
-	Action      func(ctx context.Context, c *cli.Context, rt *Runtime) error
-	CLICommands []*cli.Command
 }
 
 // Command is a subcommand of a step.
@@ -74,12 +71,14 @@ type RunFunc func(ctx context.Context, c *cli.Context, rt *Runtime) (outcome.Rep
 // checks that the folder is writable before the step runs.
 const OutputsDirFlag = "outputs-dir"
 
-// Runtime is what an Action gets besides its flags.
+// Runtime is what a RunFunc gets besides its flags.
 type Runtime struct {
 	Log      *slog.Logger
 	Redactor *redact.Redactor
 	// Stdout is redacted; print results (diffs, summaries) here.
 	Stdout io.Writer
+	// Stderr is redacted; a child process's error output goes here.
+	Stderr io.Writer
 }
 
 // CommonFlags are on every step.
@@ -128,10 +127,10 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 	}
 	setup := func(c *cli.Context) (context.Context, *Runtime, func(), error) {
 		level := slog.LevelInfo
-		if c.Bool("debug") {
+		if set(c, "debug").Bool("debug") {
 			level = slog.LevelDebug
 		}
-		logger, err := logging.New(stderrFile(stderr, errw), c.String("log-format"), level, red)
+		logger, err := logging.New(stderrFile(stderr, errw), set(c, "log-format").String("log-format"), level, red)
 		if err != nil {
 			return nil, nil, nil, exitcode.AsInvalid(err)
 		}
@@ -141,7 +140,7 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			return nil, nil, nil, exitcode.AsInvalid(err)
 		}
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-		return ctx, &Runtime{Log: logger, Redactor: red, Stdout: out}, stop, nil
+		return ctx, &Runtime{Log: logger, Redactor: red, Stdout: out, Stderr: errw}, stop, nil
 	}
 	run := func(fn RunFunc, declared []string) cli.ActionFunc {
 		return func(c *cli.Context) error {
@@ -154,20 +153,9 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			return finish(c, rt, declared, rep, err)
 		}
 	}
-	switch {
-	case s.Run != nil:
+	if s.Run != nil {
 		app.Action = run(s.Run, s.Outputs)
-	case s.Action != nil:
-		app.Action = func(c *cli.Context) error {
-			ctx, rt, stop, err := setup(c)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			return s.Action(ctx, c, rt)
-		}
 	}
-	app.Commands = append(app.Commands, s.CLICommands...)
 	for _, sub := range s.Commands {
 		app.Commands = append(app.Commands, &cli.Command{Name: sub.Name, Usage: sub.Usage, UsageText: sub.UsageText,
 			Description: sub.Description, Flags: append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...), Action: run(sub.Run, sub.Outputs)})
@@ -184,11 +172,22 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 	if code == exitcode.OK {
 		return code
 	}
-	fmt.Fprintf(errw, "%s: %s\n", s.Name, oneLine(err.Error()))
+	fmt.Fprintf(errw, "%s: %s\n", s.Name, oneline.Fold(err.Error()))
 	if strings.Contains(err.Error(), "flag provided but not defined") || strings.Contains(err.Error(), "Required flag") {
 		return exitcode.Invalid
 	}
 	return code
+}
+
+// set is the context in c's lineage where flag was given (`migrate
+// --log-format text lint` and `migrate lint --log-format text` alike), or c.
+func set(c *cli.Context, flag string) *cli.Context {
+	for _, l := range c.Lineage() {
+		if l.IsSet(flag) {
+			return l
+		}
+	}
+	return c
 }
 
 // errOutcome marks an outcome whose exit code is not 0: Main prints its
@@ -272,11 +271,6 @@ type fileWriter struct {
 
 func (f *fileWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
 
-// oneLine folds a multi-line error onto one line so it reads as one event.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
-}
 
 // DescribeArg, as a step's only argument, prints the step's contract (its
 // flags with their environment twins, its outputs, its subcommands) as

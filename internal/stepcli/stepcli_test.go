@@ -31,13 +31,13 @@ func TestMainExitCodesAndRedaction(t *testing.T) {
 		return Step{
 			Name:  "demo",
 			Flags: []cli.Flag{&cli.StringFlag{Name: "app", Required: true}, &cli.StringFlag{Name: "token"}},
-			Action: func(_ context.Context, c *cli.Context, rt *Runtime) error {
+			Run: func(_ context.Context, c *cli.Context, rt *Runtime) (outcome.Reporter, error) {
 				rt.Redactor.Add(c.String("token"))
 				rt.Log.Info("using token", "token", c.String("token"))
 				if ret != nil {
-					return errors.Join(ret, errors.New("remote said "+c.String("token")+"\nsecond line"))
+					return nil, errors.Join(ret, errors.New("remote said "+c.String("token")+"\nsecond line"))
 				}
-				return nil
+				return outcome.Result{Outcome: outcome.Passed, Reason: "done"}, nil
 			},
 		}
 	}
@@ -92,13 +92,13 @@ func TestLogsMaskSecretsBeforeEncoding(t *testing.T) {
 	step := Step{
 		Name:  "demo",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "token"}},
-		Action: func(_ context.Context, c *cli.Context, rt *Runtime) error {
+		Run: func(_ context.Context, c *cli.Context, rt *Runtime) (outcome.Reporter, error) {
 			log := rt.Log.With("remote", "https://x:"+c.String("token")+"@git.example")
 			rt.Redactor.Add(c.String("token"))
 			log.Info("pushed with "+c.String("token"), "token", c.String("token"),
 				"err", errors.New("remote said "+c.String("token")),
 				slog.Group("auth", "header", "Bearer "+c.String("token")))
-			return nil
+			return outcome.Result{Outcome: outcome.Passed, Reason: "done"}, nil
 		},
 	}
 	for _, format := range []string{"json", "text"} {
@@ -112,7 +112,8 @@ func TestLogsMaskSecretsBeforeEncoding(t *testing.T) {
 			}
 			if format == "json" {
 				var line map[string]any
-				require.NoError(t, json.Unmarshal(errb.Bytes(), &line), errb.String())
+				first, _, _ := bytes.Cut(errb.Bytes(), []byte("\n"))
+				require.NoError(t, json.Unmarshal(first, &line), errb.String())
 				assert.Equal(t, "***", line["token"])
 				assert.Equal(t, "remote said ***", line["err"])
 				assert.Equal(t, "https://x:***@git.example", line["remote"])
@@ -142,7 +143,10 @@ func TestOutputsDirCheckedBeforeTheStepRuns(t *testing.T) {
 			step := Step{
 				Name:   "demo",
 				Flags:  []cli.Flag{&cli.StringFlag{Name: "outputs-dir"}},
-				Action: func(context.Context, *cli.Context, *Runtime) error { ran = true; return nil },
+				Run: func(context.Context, *cli.Context, *Runtime) (outcome.Reporter, error) {
+					ran = true
+					return outcome.Result{Outcome: outcome.Passed, Reason: "done"}, nil
+				},
 			}
 			var out, errb bytes.Buffer
 			code := Main(step, []string{"demo", "--outputs-dir", tc.dir}, &out, &errb)
@@ -290,4 +294,22 @@ func TestDescribe(t *testing.T) {
 		Outputs:  []string{"changed", "outcome"},
 		Commands: []Contract{{Name: "lint", Flags: append([]FlagSpec{{Names: []string{"sql-dir"}, TakesValue: true}}, common...), Outputs: []string{"outcome"}}},
 	}, got)
+}
+
+// --log-format and --debug given before the subcommand count for it too.
+func TestCommonFlagsBeforeTheSubcommand(t *testing.T) {
+	step := Step{Name: "demo", Commands: []Command{{Name: "lint",
+		Run: func(_ context.Context, _ *cli.Context, rt *Runtime) (outcome.Reporter, error) {
+			rt.Log.Debug("looking")
+			return outcome.Result{Outcome: outcome.Passed, Reason: "clean"}, nil
+		}}}}
+	for _, args := range [][]string{
+		{"demo", "--log-format", "text", "--debug", "lint"},
+		{"demo", "lint", "--log-format", "text", "--debug"},
+	} {
+		var out, errb bytes.Buffer
+		require.Equal(t, exitcode.OK, Main(step, args, &out, &errb))
+		assert.Contains(t, errb.String(), "level=DEBUG msg=looking", args)
+		assert.Contains(t, errb.String(), "level=INFO msg=clean", args)
+	}
 }

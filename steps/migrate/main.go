@@ -40,7 +40,7 @@ func step() stepcli.Step {
 				Lock: c.String("lock"), WaitForDatabase: c.Duration("wait-for-database"), Timeout: c.Duration("timeout"),
 				GracePeriod: c.Duration("grace-period"), LockCheckInterval: c.Duration("lock-check-interval"), SQLDir: c.String("sql-dir"),
 				MigrationsTable: c.String("migrations-table"), DryRun: c.Bool("dry-run"), Command: c.Args().Slice(),
-				Log: rt.Log, Stdout: rt.Stdout, Stderr: c.App.ErrWriter, Secret: rt.Redactor.Add})
+				Log: rt.Log, Stdout: rt.Stdout, Stderr: rt.Stderr, Secret: rt.Redactor.Add})
 		},
 		Commands: []stepcli.Command{{
 			Name: "lint", Usage: migrate.LintUsage, UsageText: migrate.LintUsageText, Description: migrate.LintDescription(),

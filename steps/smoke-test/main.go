@@ -56,6 +56,6 @@ func run(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Repo
 		Command: c.String("command"), JUnitInput: c.String("junit-input"),
 		Concurrency: c.Int("concurrency"), Deadline: c.Duration("deadline"), RequestTimeout: c.Duration("request-timeout"),
 		JUnitOutput: c.String("junit-output"), JSONOutput: c.String("json-output"), DryRun: c.Bool("dry-run"),
-		Secret: rt.Redactor.Add, Mask: rt.Redactor.String, Stdout: rt.Stdout, Stderr: c.App.ErrWriter, Log: rt.Log,
+		Secret: rt.Redactor.Add, Mask: rt.Redactor.String, Stdout: rt.Stdout, Stderr: rt.Stderr, Log: rt.Log,
 	})
 }
