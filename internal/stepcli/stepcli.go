@@ -271,7 +271,6 @@ type fileWriter struct {
 
 func (f *fileWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
 
-
 // DescribeArg, as a step's only argument, prints the step's contract (its
 // flags with their environment twins, its outputs, its subcommands) as
 // JSON instead of running it: the WorkflowTemplates are checked against

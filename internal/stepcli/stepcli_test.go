@@ -141,8 +141,8 @@ func TestOutputsDirCheckedBeforeTheStepRuns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ran := false
 			step := Step{
-				Name:   "demo",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "outputs-dir"}},
+				Name:  "demo",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "outputs-dir"}},
 				Run: func(context.Context, *cli.Context, *Runtime) (outcome.Reporter, error) {
 					ran = true
 					return outcome.Result{Outcome: outcome.Passed, Reason: "done"}, nil
