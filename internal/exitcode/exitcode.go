@@ -1,7 +1,7 @@
 // Package exitcode carries a step binary's exit status inside an error, so
-// that internal packages can say "invalid input" or "retry may help" and the
-// main package turns that into the process exit code Argo's retry policy
-// reads (DESIGN.md section 4).
+// that internal packages can say "invalid input" or "retry may help" and
+// stepcli turns that into the process exit code Argo's retry policy reads
+// (0 done, 1 a retry may help, 2 invalid input, 3 held by policy).
 package exitcode
 
 import (

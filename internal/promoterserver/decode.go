@@ -1,5 +1,5 @@
 // Package promoterserver is the promoter executor plugin's transport: it
-// speaks Argo's executor-plugin protocol (DESIGN.md section 5). http.go
+// speaks Argo's executor-plugin protocol (Argo Workflows v3.7; docs/architecture.md section 5). http.go
 // checks the agent's token and the body's size, decodes the request
 // (decode.go) and checks its app, environment and tag into a
 // promoter.Request, the one place they are validated; jobs.go runs the

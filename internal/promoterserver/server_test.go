@@ -405,7 +405,7 @@ func subjects(g *gitrepo.Server) []string {
 	return strings.Split(g.Git("log", "--format=%s", "main"), "\n")
 }
 
-// DESIGN.md invariants 3 and 11 under a fault: whatever lands on the
+// Rules 3 and 11 of docs/architecture.md under a fault: whatever lands on the
 // branch while the promotion is being pushed, the decision is made again
 // on the head that is pushed, and a promotion the new head does not allow
 // never lands.

@@ -5,7 +5,7 @@
 // redacting logger and stdout, a context cancelled on SIGTERM, and checks
 // --outputs-dir before the step runs. Then it turns what Run returned into
 // the log line, the Argo outputs files (with `outcome`) and the exit code
-// of DESIGN.md section 4; an error becomes one clear line.
+// (docs/architecture.md section 3); an error becomes one clear line.
 package stepcli
 
 import (

@@ -358,7 +358,7 @@ func killLockSession(t *testing.T, db dbCase, key string) {
 	dbtest.TerminatePostgresLockHolder(t, openRaw(t, dbtest.PostgresURL), dblock.AdvisoryKey(key))
 }
 
-// DESIGN.md invariants 7 and 14 under a fault: the session holding the
+// Rules 7 and 14 of docs/architecture.md under a fault: the session holding the
 // lock is killed while a second migrate waits for it. The first stops its
 // command (SIGTERM) and exits 1 saying the lock was lost; the second runs
 // only after the first's command has stopped.
