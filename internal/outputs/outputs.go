@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/google/renameio/v2"
 )
 
 // Check makes sure dir can take the outputs before a step does any work:
@@ -51,21 +53,8 @@ func Write(dir string, values map[string]string) error {
 		if name == "" || filepath.Base(name) != name {
 			return fmt.Errorf("output name %q is not a plain file name", name)
 		}
-		tmp, err := os.CreateTemp(dir, "."+name+".*")
-		if err != nil {
+		if err := renameio.WriteFile(filepath.Join(dir, name), []byte(values[name]), 0o644); err != nil {
 			return fmt.Errorf("write output %s: %w", name, err)
-		}
-		_, werr := tmp.WriteString(values[name])
-		cerr := tmp.Close()
-		if werr == nil {
-			werr = cerr
-		}
-		if werr == nil {
-			werr = os.Rename(tmp.Name(), filepath.Join(dir, name))
-		}
-		if werr != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write output %s: %w", name, werr)
 		}
 	}
 	return nil

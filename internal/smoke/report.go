@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/slipway-deploy/slipway/internal/junit"
 	"github.com/slipway-deploy/slipway/internal/oneline"
-	"github.com/slipway-deploy/slipway/internal/outputs"
 )
 
 // Result is everything a smoke-test run found: the spec's checks and the
@@ -310,10 +311,12 @@ func (o Result) JSON() ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// writeFile writes data to path whole or not at all (package outputs'
-// atomic write: a report is the step's own file, not an Argo output).
+// writeFile writes data to path whole or not at all, making its folder.
 func writeFile(path string, data []byte) error {
-	return outputs.Write(filepath.Dir(path), map[string]string{filepath.Base(path): string(data)})
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return renameio.WriteFile(path, data, 0o644)
 }
 
 // roundDuration keeps a duration readable: milliseconds, or microseconds
