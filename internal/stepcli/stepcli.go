@@ -106,17 +106,15 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 		return exitcode.OK
 	}
 	red := &redact.Redactor{}
-	out := red.Writer(stdout)
-	errw := red.Writer(stderr)
-
+	sio := &stepIO{red: red, out: red.Writer(stdout), errw: red.Writer(stderr), stderr: stderr}
 	app := &cli.App{
 		Name:                 s.Name,
 		Usage:                s.Usage,
 		UsageText:            s.UsageText,
 		Description:          s.Description,
 		Flags:                append(append([]cli.Flag{}, s.Flags...), CommonFlags()...),
-		Writer:               out,
-		ErrWriter:            errw,
+		Writer:               sio.out,
+		ErrWriter:            sio.errw,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		// Errors are printed once, below, with the right exit code.
@@ -125,40 +123,13 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 			return exitcode.AsInvalid(err)
 		},
 	}
-	setup := func(c *cli.Context) (context.Context, *Runtime, func(), error) {
-		level := slog.LevelInfo
-		if set(c, "debug").Bool("debug") {
-			level = slog.LevelDebug
-		}
-		logger, err := logging.New(stderrFile(stderr, errw), set(c, "log-format").String("log-format"), level, red)
-		if err != nil {
-			return nil, nil, nil, exitcode.AsInvalid(err)
-		}
-		// Every step that writes Argo outputs has --outputs-dir: check it
-		// before the step changes anything it could then not report.
-		if err := outputs.Check(c.String(OutputsDirFlag)); err != nil {
-			return nil, nil, nil, exitcode.AsInvalid(err)
-		}
-		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-		return ctx, &Runtime{Log: logger, Redactor: red, Stdout: out, Stderr: errw}, stop, nil
-	}
-	run := func(fn RunFunc, declared []string) cli.ActionFunc {
-		return func(c *cli.Context) error {
-			ctx, rt, stop, err := setup(c)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			rep, err := fn(ctx, c, rt)
-			return finish(c, rt, declared, rep, err)
-		}
-	}
 	if s.Run != nil {
-		app.Action = run(s.Run, s.Outputs)
+		app.Action = sio.action(s.Run, s.Outputs)
 	}
 	for _, sub := range s.Commands {
 		app.Commands = append(app.Commands, &cli.Command{Name: sub.Name, Usage: sub.Usage, UsageText: sub.UsageText,
-			Description: sub.Description, Flags: append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...), Action: run(sub.Run, sub.Outputs)})
+			Description: sub.Description, Flags: append(append([]cli.Flag{}, sub.Flags...), CommonFlags()...),
+			Action: sio.action(sub.Run, sub.Outputs)})
 	}
 	err := app.Run(args)
 	if err == nil {
@@ -172,11 +143,44 @@ func Main(s Step, args []string, stdout, stderr io.Writer) int {
 	if code == exitcode.OK {
 		return code
 	}
-	fmt.Fprintf(errw, "%s: %s\n", s.Name, oneline.Fold(err.Error()))
+	fmt.Fprintf(sio.errw, "%s: %s\n", s.Name, oneline.Fold(err.Error()))
 	if strings.Contains(err.Error(), "flag provided but not defined") || strings.Contains(err.Error(), "Required flag") {
 		return exitcode.Invalid
 	}
 	return code
+}
+
+// stepIO is where a step's output goes: stdout and stderr behind the
+// redactor, and the real stderr (for terminal detection).
+type stepIO struct {
+	red       *redact.Redactor
+	out, errw io.Writer
+	stderr    io.Writer
+}
+
+// action runs fn as a cli action: the runtime first (logger, outputs
+// check, signals), then fn, then its result.
+func (o *stepIO) action(fn RunFunc, declared []string) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		level := slog.LevelInfo
+		if set(c, "debug").Bool("debug") {
+			level = slog.LevelDebug
+		}
+		logger, err := logging.New(stderrFile(o.stderr, o.errw), set(c, "log-format").String("log-format"), level, o.red)
+		if err != nil {
+			return exitcode.AsInvalid(err)
+		}
+		// Every step that writes Argo outputs has --outputs-dir: check it
+		// before the step changes anything it could then not report.
+		if err := outputs.Check(c.String(OutputsDirFlag)); err != nil {
+			return exitcode.AsInvalid(err)
+		}
+		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		rt := &Runtime{Log: logger, Redactor: o.red, Stdout: o.out, Stderr: o.errw}
+		rep, err := fn(ctx, c, rt)
+		return finish(c, rt, declared, rep, err)
+	}
 }
 
 // set is the context in c's lineage where flag was given (`migrate
