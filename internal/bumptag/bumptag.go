@@ -142,6 +142,9 @@ func (r Result) Report() outcome.Result {
 	case r.DryRun:
 		res.Event, res.Outputs = "dry run: nothing pushed", nil
 		res.Attrs = append(res.Attrs, "reason", r.Reason)
+		if r.Outcome.Wrote() {
+			res.Outcome = outcome.DryRun // it would have written; it did not
+		}
 	case r.Changed:
 		res.Attrs = append(res.Attrs, "previous_tag", r.PreviousTag, "commit", r.Commit, "attempts", r.Attempts)
 	default:

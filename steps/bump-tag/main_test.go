@@ -169,8 +169,10 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 func TestOutputsAndDryRun(t *testing.T) {
 	s := gitrepo.New(t, map[string]string{tagPath("staging", "frontend"): "image_tag: v41 # from CI\npromote_deployment: true\n"})
 	head := s.Head()
-	code, stdout, stderr := bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v42", "--dry-run")
+	dry := t.TempDir()
+	code, stdout, stderr := bumpTag(t, "--repo", s.URL(), "--app", "frontend", "--env", "staging", "--tag", "v42", "--dry-run", "--outputs-dir", dry)
 	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "dry-run", readOutput(t, dry, "outcome"), "a dry run says it wrote nothing")
 	assert.Contains(t, stdout, "-image_tag: v41 # from CI\n+image_tag: v42 # from CI\n")
 	assert.Contains(t, stdout, "    Update frontend image tag to v42 for staging\n")
 	assert.Contains(t, stdout, "    Slipway-Previous-Tag: v41\n")
