@@ -39,6 +39,9 @@ const agentGrace = 2 * time.Second
 type AgentRun struct {
 	Pod string
 	UID types.UID
+	// Spec is the pod as the controller created it (it deletes the pod
+	// once the workflow is done).
+	Spec *corev1.Pod
 	// Env is the environment the controller gave the pod's main container.
 	Env map[string]string
 	// Process is the agent; nil if it could not be started (Err says why).
@@ -177,7 +180,7 @@ func (g *agents) run(pod *corev1.Pod) {
 		g.mu.Unlock()
 		return
 	}
-	r := &AgentRun{Pod: pod.Name, UID: pod.UID}
+	r := &AgentRun{Pod: pod.Name, UID: pod.UID, Spec: pod.DeepCopy()}
 	g.runs[pod.UID] = r
 	g.order = append(g.order, pod.UID)
 	g.mu.Unlock()
