@@ -142,6 +142,7 @@ func (e *env) testWaitsOutAFreeze(t *testing.T) {
 
 	require.Equal(t, wfv1.WorkflowSucceeded, wf.Status.Phase, wf.Status.Message)
 	assert.Contains(t, waiting, "until "+until.Format(time.RFC3339), "the node waited, Running, for the freeze")
+	require.NotEmpty(t, phases, "the plugin node was never seen")
 	assert.Equal(t, wfv1.NodeSucceeded, phases[len(phases)-1])
 	assert.NotContains(t, phases, wfv1.NodeFailed)
 	assert.NotContains(t, phases, wfv1.NodeError)
