@@ -1,4 +1,4 @@
-package main
+package controlplane
 
 import (
 	"crypto/ecdsa"
@@ -18,7 +18,7 @@ import (
 // pki is what the apiserver needs to serve TLS and sign ServiceAccount tokens,
 // made in Go because openssl is not guaranteed on the machines this runs on.
 type pki struct {
-	caPool                    *x509.CertPool
+	caPEM                     []byte // what clients trust
 	servingCert, servingKey   string // files
 	saPublicKey, saPrivateKey string // files
 }
@@ -31,7 +31,7 @@ func writePKI(dir string) (pki, error) {
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "controlplane-check CA"},
+		Subject:               pkix.Name{CommonName: "slipway test CA"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign,
@@ -72,13 +72,12 @@ func writePKI(dir string) (pki, error) {
 	}
 
 	p := pki{
-		caPool:       x509.NewCertPool(),
+		caPEM:        pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		servingCert:  filepath.Join(dir, "serving.crt"),
 		servingKey:   filepath.Join(dir, "serving.key"),
 		saPublicKey:  filepath.Join(dir, "sa.pub"),
 		saPrivateKey: filepath.Join(dir, "sa.key"),
 	}
-	p.caPool.AddCert(ca)
 	if err := writePEM(p.servingCert, "CERTIFICATE", der); err != nil {
 		return pki{}, err
 	}

@@ -1,9 +1,9 @@
-package main
+package testproc
 
 import "syscall"
 
 // procAttr makes the kernel kill a child if this program dies without
-// stopping it (e.g. SIGKILL), so no etcd or apiserver is left behind.
+// stopping it (e.g. SIGKILL), so no server is left behind.
 func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
