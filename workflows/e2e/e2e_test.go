@@ -28,7 +28,7 @@ import (
 
 	"github.com/slipway-deploy/slipway/internal/testsupport/controlplane"
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
-	"github.com/slipway-deploy/slipway/internal/testsupport/testproc"
+	"github.com/slipway-deploy/slipway/internal/testsupport/serverproc"
 )
 
 // promoteStep is the template the tests run, as the post-sync Workflow's
@@ -319,7 +319,7 @@ func buildPromoter(t *testing.T, root string) string {
 }
 
 type promoter struct {
-	proc *testproc.Process
+	proc *serverproc.Process
 }
 
 // startPromoter serves the real promoter on promoterAddr until t ends,
@@ -341,7 +341,7 @@ git:
   username: %s
 maxRequeue: 2s
 %s`, repo.URL(), gitrepo.User, extra)), 0o600))
-	proc := testproc.Start(t, testproc.Spec{
+	proc := serverproc.Start(t, serverproc.Spec{
 		Name: "promoter", Path: e.promoter, LogDir: dir,
 		Env: append(os.Environ(), "SLIPWAY_GIT_TOKEN="+gitrepo.Password),
 		Args: []string{"--config", config, "--addr", promoterAddr, "--log-format", "json",

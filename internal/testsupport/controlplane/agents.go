@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/slipway-deploy/slipway/internal/testsupport/testproc"
+	"github.com/slipway-deploy/slipway/internal/testsupport/serverproc"
 )
 
 // varRun is where a pod's volumes are mounted (Argo mounts the agent's under
@@ -45,7 +45,7 @@ type AgentRun struct {
 	// Env is the environment the controller gave the pod's main container.
 	Env map[string]string
 	// Process is the agent; nil if it could not be started (Err says why).
-	Process *testproc.Process
+	Process *serverproc.Process
 	Err     error
 }
 
@@ -258,7 +258,7 @@ func (g *agents) stopRun(uid types.UID) {
 // runs with its environment plus what the kubelet adds (the apiserver's
 // address), so that the agent finds its ServiceAccount token and namespace
 // in-cluster, as in the pod.
-func (g *agents) start(pod *corev1.Pod) (*testproc.Process, map[string]string, error) {
+func (g *agents) start(pod *corev1.Pod) (*serverproc.Process, map[string]string, error) {
 	main, err := mainContainer(pod)
 	if err != nil {
 		return nil, nil, err
@@ -299,7 +299,7 @@ func (g *agents) start(pod *corev1.Pod) (*testproc.Process, map[string]string, e
 	// execs the agent in place, so the process stopped is the agent itself.
 	args := append([]string{"-m", "--propagation", "private", "sh", "-c", `mount --bind "$0" "$1" && shift && exec "$@"`,
 		root, mountPoint, filepath.Join(g.a.bin, "argoexec")}, main.Args...)
-	p, err := testproc.Run(testproc.Spec{Name: "agent-" + pod.Name, Path: "unshare", Args: args, Env: procEnv, LogDir: base,
+	p, err := serverproc.Run(serverproc.Spec{Name: "agent-" + pod.Name, Path: "unshare", Args: args, Env: procEnv, LogDir: base,
 		Grace: agentGrace})
 	return p, env, err
 }

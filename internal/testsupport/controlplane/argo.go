@@ -37,7 +37,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/yaml"
 
-	"github.com/slipway-deploy/slipway/internal/testsupport/testproc"
+	"github.com/slipway-deploy/slipway/internal/testsupport/serverproc"
 )
 
 // ArgoVersion is the Argo Workflows the project pins (go.mod, hack/controlplane.sh).
@@ -271,7 +271,7 @@ func (a *Argo) startController(t testing.TB, requeue time.Duration) {
 		"DEFAULT_REQUEUE_TIME="+requeue.String(),
 		"ARGO_EXECUTOR_PLUGINS=true",
 	)
-	testproc.Start(t, testproc.Spec{
+	serverproc.Start(t, serverproc.Spec{
 		Name: "workflow-controller", Path: filepath.Join(a.bin, "workflow-controller"), Env: env, LogDir: a.dir,
 		Args: []string{
 			"--kubeconfig=" + a.Kubeconfig, "--namespace=" + a.Namespace,

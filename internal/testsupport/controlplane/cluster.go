@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/slipway-deploy/slipway/internal/testsupport/testproc"
+	"github.com/slipway-deploy/slipway/internal/testsupport/serverproc"
 )
 
 // startTimeout bounds etcd's and the apiserver's start (/readyz answers in
@@ -119,9 +119,9 @@ func StartCluster(t testing.TB) *Cluster {
 	return c
 }
 
-func (c *Cluster) start(t testing.TB, name string, args ...string) *testproc.Process {
+func (c *Cluster) start(t testing.TB, name string, args ...string) *serverproc.Process {
 	t.Helper()
-	return testproc.Start(t, testproc.Spec{Name: name, Path: filepath.Join(c.bin, name), Args: args, LogDir: c.dir})
+	return serverproc.Start(t, serverproc.Spec{Name: name, Path: filepath.Join(c.bin, name), Args: args, LogDir: c.dir})
 }
 
 // writeKubeconfig writes a kubeconfig for user (authenticated by token)

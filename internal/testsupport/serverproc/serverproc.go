@@ -1,8 +1,9 @@
-// Package testproc runs a child process for a test: its output goes to a
+// Package serverproc runs a server process for a test (etcd, the apiserver,
+// Argo's controller and agent, the promoter): its output goes to a
 // log file, the kernel kills it if the test binary dies, and it is stopped
 // (SIGTERM, then SIGKILL after a grace period) when the test ends, its log's
 // end shown if the test failed.
-package testproc
+package serverproc
 
 import (
 	"bufio"
