@@ -17,10 +17,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/google/renameio/v2"
 	"github.com/urfave/cli/v2"
 
 	"github.com/slipway-deploy/slipway/internal/exitcode"
@@ -97,6 +99,9 @@ func Run(s Step) {
 
 // Main runs the step and returns the exit code; tests call it directly.
 func Main(s Step, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 3 && args[1] == InstallArg {
+		return install(s.Name, args[2], stdout, stderr)
+	}
 	if len(args) == 2 && args[1] == DescribeArg {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -316,4 +321,33 @@ func contract(name string, flags []cli.Flag, outs []string) Contract {
 		c.Flags = append(c.Flags, spec)
 	}
 	return c
+}
+
+// InstallArg, followed by a folder, copies the running binary into that
+// folder under the step's name and exits: the init container of a
+// WorkflowTemplate uses it to put a step into an emptyDir that the app's
+// own image then runs it from (the Slipway image holds no shell or cp).
+const InstallArg = "--install"
+
+func install(name, dir string, stdout, stderr io.Writer) int {
+	err := func() error {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(self)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return renameio.WriteFile(filepath.Join(dir, name), data, 0o755)
+	}()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: install into %s: %s\n", name, dir, oneline.Fold(err.Error()))
+		return exitcode.Failed
+	}
+	fmt.Fprintf(stdout, "%s: installed %s\n", name, filepath.Join(dir, name))
+	return exitcode.OK
 }

@@ -313,3 +313,29 @@ func TestCommonFlagsBeforeTheSubcommand(t *testing.T) {
 		assert.Contains(t, errb.String(), "level=INFO msg=clean", args)
 	}
 }
+
+// `<step> --install DIR` puts a runnable copy of the binary in DIR, as a
+// template's init container does for the app's own image.
+func TestInstallCopiesTheRunningBinary(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "slipway", "bin")
+	step := Step{Name: "demo", Flags: []cli.Flag{&cli.StringFlag{Name: "app", Required: true}}}
+	var out, errb bytes.Buffer
+	require.Equal(t, exitcode.OK, Main(step, []string{"demo", InstallArg, dir}, &out, &errb), errb.String())
+	assert.Equal(t, "demo: installed "+filepath.Join(dir, "demo")+"\n", out.String())
+	self, err := os.Executable()
+	require.NoError(t, err)
+	want, err := os.ReadFile(self)
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(dir, "demo"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got), "the copy is the binary")
+	fi, err := os.Stat(filepath.Join(dir, "demo"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+
+	file := filepath.Join(t.TempDir(), "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	out.Reset()
+	assert.Equal(t, exitcode.Failed, Main(step, []string{"demo", InstallArg, filepath.Join(file, "bin")}, &out, &errb))
+	assert.Contains(t, errb.String(), "demo: install into "+filepath.Join(file, "bin")+": ")
+}
