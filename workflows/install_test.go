@@ -416,3 +416,30 @@ func TestKustomizationInstallsTheTemplatesUnchanged(t *testing.T) {
 	}
 	assert.Equal(t, len(m.templates), n)
 }
+
+// The README's overlay, with the user's own promoter configuration,
+// replaces ConfigMap slipway-promoter under that name: the plugin's
+// sidecar names it inside the plugin's ConfigMap, where kustomize would not
+// follow a hashed name.
+func TestREADMEOverlayKeepsThePromoterConfigName(t *testing.T) {
+	const remote = "https://github.com/slipway-deploy/slipway//workflows?ref=main"
+	_, block, ok := strings.Cut(readREADME(t), "```yaml\n# kustomization.yaml\n")
+	require.True(t, ok, "the README's overlay")
+	block, _, _ = strings.Cut(block, "```")
+	require.Contains(t, block, remote)
+	fsys := repoFS(t)
+	require.NoError(t, fsys.WriteFile("/overlay/kustomization.yaml", []byte(strings.Replace(block, remote, "../repo/workflows", 1))))
+	require.NoError(t, fsys.WriteFile("/overlay/promoter.yaml", []byte("repo:\n  url: https://git.example/charts.git\n")))
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/overlay")
+	require.NoError(t, err)
+	var names []string
+	for _, r := range res.Resources() {
+		if r.GetKind() == "ConfigMap" {
+			names = append(names, r.GetName())
+			if r.GetName() == "slipway-promoter" {
+				assert.Equal(t, map[string]string{"promoter.yaml": "repo:\n  url: https://git.example/charts.git\n"}, r.GetDataMap())
+			}
+		}
+	}
+	assert.ElementsMatch(t, []string{"promoter-executor-plugin", "slipway-promoter"}, names)
+}
