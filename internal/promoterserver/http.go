@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -205,17 +208,29 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// OutputNames are the outputs of every terminal reply, in reply order: the
+// promotion's, then `outcome`, as every step writes it (stepcli's rule).
+var OutputNames = append(slices.Clone(promoter.OutputNames), outcomeOutput)
+
+const outcomeOutput = "outcome"
+
 // reply is a promotion's result as the agent reads it: the outcome's
-// phase and sentence, a requeue while waiting, the outputs otherwise.
+// phase and sentence, a requeue while waiting, the outputs otherwise. The
+// outputs carry the outcome's exit code too, as a container step's would:
+// a WorkflowTemplate retries this step on exit code 1 only, like every
+// other (a plugin node has no exit code of its own).
 func reply(res promoter.Result) executor.ExecuteTemplateReply {
 	rep := res.Report()
 	node := &wfv1.NodeResult{Phase: wfv1.NodePhase(rep.Outcome.Phase()), Message: rep.Reason}
 	if rep.Outcome.Waiting() {
 		return executor.ExecuteTemplateReply{Node: node, Requeue: &metav1.Duration{Duration: rep.Requeue}}
 	}
-	node.Outputs = &wfv1.Outputs{}
-	for _, name := range promoter.OutputNames {
-		node.Outputs.Parameters = append(node.Outputs.Parameters, wfv1.Parameter{Name: name, Value: wfv1.AnyStringPtr(rep.Outputs[name])})
+	values := maps.Clone(rep.Outputs)
+	values[outcomeOutput] = rep.Outcome.String()
+	exitCode := strconv.Itoa(rep.Outcome.ExitCode())
+	node.Outputs = &wfv1.Outputs{ExitCode: &exitCode}
+	for _, name := range OutputNames {
+		node.Outputs.Parameters = append(node.Outputs.Parameters, wfv1.Parameter{Name: name, Value: wfv1.AnyStringPtr(values[name])})
 	}
 	return executor.ExecuteTemplateReply{Node: node}
 }

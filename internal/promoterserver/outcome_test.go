@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,8 +66,10 @@ func TestEveryOutcomeToReplyAndMetrics(t *testing.T) {
 				assert.Nil(t, r.Node.Outputs)
 			} else {
 				assert.Nil(t, r.Requeue, "a terminal phase never comes with a requeue")
-				assert.Equal(t, map[string]string{"promoted": w.promoted, "target-env": "staging", "commit": "c0ffee", "reason": "why"},
-					outputsOf(r))
+				assert.Equal(t, map[string]string{"promoted": w.promoted, "target-env": "staging", "commit": "c0ffee", "reason": "why",
+					"outcome": o.String()}, outputsOf(r))
+				require.NotNil(t, r.Node.Outputs.ExitCode, "the exit code a template's retryStrategy reads")
+				assert.Equal(t, strconv.Itoa(o.ExitCode()), *r.Node.Outputs.ExitCode)
 			}
 			if w.reasonLabel == "" {
 				return

@@ -239,7 +239,7 @@ func TestEndToEnd(t *testing.T) {
 		before := f.git.Head()
 		r := f.execute(t, promoteArgs(t, "wf-v41", promoteStep("frontend", "integration", "v41")))
 		assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase)
-		assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": "stale: integration now runs v42"}, outputsOf(r))
+		assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": "stale: integration now runs v42", "outcome": "stale"}, outputsOf(r))
 		assert.Equal(t, before, f.git.Head(), "staging untouched")
 	})
 	t.Run("v42 lands", func(t *testing.T) {
@@ -414,19 +414,20 @@ func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
 	const branchSHA = "4f2c1d0e9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e"
 	branchDeploy := "image_tag: " + branchSHA + "\nautomatic_deploys_enabled: true\npromote_deployment: false\n"
 	for _, tc := range []struct {
-		name   string
-		msg    string
-		race   map[string]string
-		reason string
+		name    string
+		msg     string
+		race    map[string]string
+		reason  string
+		outcome string
 	}{
 		{"source disabled meanwhile", "stop promotions from integration",
-			map[string]string{tagPath("integration", "frontend"): disabled}, "automatic_deploys_enabled is false in integration"},
+			map[string]string{tagPath("integration", "frontend"): disabled}, "automatic_deploys_enabled is false in integration", "auto-deploy-disabled"},
 		{"source moved to a newer tag meanwhile", "v43 in integration",
-			map[string]string{tagPath("integration", "frontend"): tagFile("v43")}, "stale: integration now runs v43"},
+			map[string]string{tagPath("integration", "frontend"): tagFile("v43")}, "stale: integration now runs v43", "stale"},
 		{"source moved to a branch deploy meanwhile", "branch deploy in integration",
-			map[string]string{tagPath("integration", "frontend"): branchDeploy}, "stale: integration now runs " + branchSHA},
+			map[string]string{tagPath("integration", "frontend"): branchDeploy}, "stale: integration now runs " + branchSHA, "stale"},
 		{"newer release reached the target meanwhile", "v43 in staging",
-			map[string]string{tagPath("staging", "frontend"): tagFile("v43")}, "newer release present: staging runs v43"},
+			map[string]string{tagPath("staging", "frontend"): tagFile("v43")}, "newer release present: staging runs v43", "newer-present"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, map[string]string{
@@ -436,7 +437,7 @@ func TestPromotionIsDecidedAgainAtThePushedHead(t *testing.T) {
 			next := raceOnPush(t, f.git, tc.msg, tc.race)
 			r := f.execute(t, promoteArgs(t, "wf-v42", promoteStep("frontend", "integration", "v42")))
 			assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
-			assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": tc.reason}, outputsOf(r))
+			assert.Equal(t, map[string]string{"promoted": "false", "target-env": "staging", "commit": "", "reason": tc.reason, "outcome": tc.outcome}, outputsOf(r))
 			assert.Equal(t, next, f.git.Head(), "nothing landed on top of %q", tc.msg)
 			assert.Equal(t, []string{tc.msg, "Seed charts repo"}, subjects(f.git))
 			assert.Equal(t, int64(1), f.git.Pushes(), "one push, refused; the second attempt decided not to push")

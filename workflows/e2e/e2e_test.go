@@ -31,9 +31,9 @@ import (
 	"github.com/slipway-deploy/slipway/internal/testsupport/serverproc"
 )
 
-// promoteStep is the template the tests run, as the post-sync Workflow's
-// promote step calls it.
-var promoteStep = wfv1.TemplateRef{Name: "promote", Template: "promote"}
+// promoteStep is the template the tests run: the promote step of the
+// post-sync WorkflowTemplate.
+var promoteStep = wfv1.TemplateRef{Name: "post-sync", Template: "promote"}
 
 // promoterAddr is where the promoter is served: the agent calls
 // http://localhost:<containerPort> of the plugin's sidecar (4355).
@@ -59,6 +59,7 @@ func TestPromoteStepOnArgo(t *testing.T) {
 	argo := controlplane.Start(t, controlplane.Options{
 		ServiceAccounts: []string{"slipway"}, // the templates' serviceAccountName
 		Manifests: append([]string{
+			filepath.Join(root, "workflows", "rbac.yaml"),
 			filepath.Join(root, "plugin", "rbac.yaml"),
 			filepath.Join(root, "plugin", "promoter-executor-plugin-configmap.yaml"),
 		}, workflowTemplates(t, root)...),
@@ -91,9 +92,11 @@ func (e *env) testPromotes(t *testing.T) {
 	assert.Equal(t, wfv1.NodeSucceeded, node.Phase)
 	out := outputs(node)
 	assert.Equal(t, map[string]string{
-		"promoted": "true", "target-env": "staging", "reason": "promoted",
+		"promoted": "true", "target-env": "staging", "reason": "promoted", "outcome": "promoted",
 		"commit": repo.Head(), // the charts repo's new head
 	}, out, "the node's outputs are exactly the template's")
+	require.NotNil(t, node.Outputs.ExitCode, "the exit code the template's retryStrategy reads")
+	assert.Equal(t, "0", *node.Outputs.ExitCode)
 
 	staging, _ := repo.Read(tagPath("staging"))
 	assert.Contains(t, staging, "image_tag: v42")
@@ -154,7 +157,7 @@ func (e *env) testWaitsOutAFreeze(t *testing.T) {
 
 	out := outputs(pluginNode(t, wf))
 	assert.Equal(t, map[string]string{
-		"promoted": "true", "target-env": "staging", "reason": "promoted", "commit": repo.Head(),
+		"promoted": "true", "target-env": "staging", "reason": "promoted", "outcome": "promoted", "commit": repo.Head(),
 	}, out)
 	committed, err := time.Parse(time.RFC3339, repo.Git("log", "-1", "--format=%cI", out["commit"]))
 	require.NoError(t, err)
@@ -176,7 +179,7 @@ func (e *env) testStale(t *testing.T) {
 	node := pluginNode(t, wf)
 	assert.Equal(t, wfv1.NodeSucceeded, node.Phase)
 	assert.Equal(t, map[string]string{
-		"promoted": "false", "target-env": "staging", "commit": "", "reason": "stale: integration now runs v43",
+		"promoted": "false", "target-env": "staging", "commit": "", "reason": "stale: integration now runs v43", "outcome": "stale",
 	}, outputs(node))
 	assert.Equal(t, head, repo.Head(), "nothing written")
 	assert.Zero(t, repo.Pushes(), "nothing pushed")
