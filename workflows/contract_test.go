@@ -196,11 +196,11 @@ func argFlags(where, bin string, args []string, contract stepcli.Contract) (outp
 	return outputsDir, problems
 }
 
-// copyProblems checks the binary-copy pattern: an init container copies
-// bin from the Slipway image into a volume that the main container mounts
-// at copiedBinDir.
+// copyProblems checks the binary-copy pattern: an init container runs
+// `bin --install copiedBinDir` from the Slipway image (no shell or cp in
+// it) into a volume that the main container mounts at copiedBinDir.
 func copyProblems(where string, tmpl *wfv1.Template, bin string, bins map[string]stepcli.Contract) []string {
-	want := []string{"cp", imageBinDir + "/" + bin, copiedBinDir + "/" + bin}
+	want := []string{imageBinDir + "/" + bin, stepcli.InstallArg, copiedBinDir}
 	mounted := func(c corev1.Container) string {
 		for _, m := range c.VolumeMounts {
 			if m.MountPath == copiedBinDir {
@@ -215,8 +215,8 @@ func copyProblems(where string, tmpl *wfv1.Template, bin string, bins map[string
 		if !slices.Equal(cmd, want) {
 			continue
 		}
-		if _, ok := bins[path.Base(cmd[1])]; !ok {
-			return []string{fmt.Sprintf("%s: the init container copies %s, which is no Slipway binary", where, cmd[1])}
+		if _, ok := bins[path.Base(cmd[0])]; !ok {
+			return []string{fmt.Sprintf("%s: the init container runs %s, which is no Slipway binary", where, cmd[0])}
 		}
 		if v := mounted(ic.Container); v == "" || v != main {
 			return []string{fmt.Sprintf("%s: the init container's %s and the main container's are not one volume", where, copiedBinDir)}
