@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	p.printf("\nThe safety rules, on the same charts repo:\n")
 	for _, r := range rules {
 		res := Rule{Name: r.name, Pending: r.pending}
+		var err error
 		if r.pending == "" {
 			err = r.show(ctx, w, &res)
 		}

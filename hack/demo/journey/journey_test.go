@@ -102,6 +102,7 @@ func TestDemo(t *testing.T) {
 				":white_check_mark: frontend v2 deployed to production (the last environment)",
 				":large_yellow_circle: frontend v1 deployed to integration, not promoted to staging: integration runs another tag now",
 			}, rep.Posts[:4], "the journey's posts, then the stale post-sync's")
+			checkREADME(t, rep)
 			assert.Empty(t, processesUnder(dir), "processes left running")
 			for _, u := range regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindAllString(out.String(), -1) {
 				assertClosed(t, u)
@@ -155,10 +156,38 @@ func checkJourney(t *testing.T, rep *Report, lock string) {
 	}
 	migrate := rep.Journey[2].Node
 	assert.Equal(t, []string{"--", "sh", "-c", "sh db/migrate"}, migrate.Args[len(migrate.Args)-4:])
+	byFile := slices.ContainsFunc(migrate.Args[:len(migrate.Args)-4], func(a string) bool { return strings.HasPrefix(a, "--lock=file:") })
+	assert.Equal(t, lock == "file:", byFile, "--lock=file:... is added only without a database: %q", migrate.Args)
 	log, err := os.ReadFile(migrate.Log)
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "frontend v2: schema migrated", "the command ran in the app's image at v2")
 	assert.Contains(t, string(log), `"msg":"holding the migration lock","key":"frontend","lock":"`+lock)
+}
+
+// checkREADME: the README shows the demo as it runs: the journey's steps
+// in order, then the rules.
+func checkREADME(t *testing.T, rep *Report) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(b), "<!-- demo output -->\n```console\n")
+	require.True(t, ok, "the README's demo output marker is missing")
+	block, _, _ = strings.Cut(block, "```")
+	var want []string
+	for _, s := range rep.Journey {
+		want = append(want, strings.Join(strings.Fields(s.Env+" "+s.Phase+" "+s.Name), " ")+" ")
+	}
+	for _, r := range rep.Rules {
+		want = append(want, r.Name+" ")
+	}
+	lines := strings.Split(block, "\n")
+	for _, w := range want {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(strings.Join(strings.Fields(l), " ")+" ", w) })
+		if !assert.GreaterOrEqual(t, i, 0, "the README's demo output has no line %q after the previous one", w) {
+			return
+		}
+		lines = lines[i+1:]
+	}
 }
 
 // checkRules: each rule ended as it must, with the promoter's typed answer.

@@ -35,7 +35,9 @@ func (r *Rule) say(format string, args ...any) {
 type rule struct {
 	name string
 	// pending, when set, is printed instead of running the rule: what it
-	// shows is not built yet. Delete it to switch the rule on.
+	// shows is not built yet. Delete it to switch the rule on (rollback:
+	// once release control, issue 13, has landed: bump-tag's
+	// Slipway-Rollback-From and the promoter's rolled-back-from).
 	pending string
 	show    func(ctx context.Context, w *world, r *Rule) error
 }
@@ -210,7 +212,7 @@ func freezeHoldsProduction(ctx context.Context, w *world, r *Rule) error {
 	var lifted error
 	w.onRunning = func(n localargo.Node, requeue time.Duration) {
 		r.Running++
-		replies = append(replies, fmt.Sprintf("Running %q, ask again in %s", n.Message, requeue))
+		replies = append(replies, fmt.Sprintf("Running, %q, ask again in %s", n.Message, requeue))
 		if r.Running == 2 {
 			lifted = w.restartPromoter(ctx, nil)
 		}
@@ -225,9 +227,9 @@ func freezeHoldsProduction(ctx context.Context, w *world, r *Rule) error {
 	}
 	promote, o := s.promote()
 	r.Outcomes = append(r.Outcomes, o)
-	r.say("%s %s synced in %s while a %s closes production (the promoter's config): %s; asked again: Running",
-		app, demoTag, envs[1], fr, firstOr(replies, "no Running reply"))
-	r.say("freeze lifted (the promoter restarted without it): the agent's next ask promoted %s to production, commit %s (%s)",
+	r.say("production closed by a %s (the promoter's config); %s %s, synced in %s, asks to go on: %s",
+		fr, app, demoTag, envs[1], firstOr(replies, "no Running reply"))
+	r.say("asked again: Running; the freeze lifted (the promoter restarted without it), the next ask promoted %s to production, commit %s (%s)",
 		demoTag, short(promote.Outputs["commit"]), o)
 	if r.Running != 2 || o != outcome.Promoted {
 		return fmt.Errorf("want two Running replies, then %s; got %d, then %s: %s", outcome.Promoted, r.Running, o, promote.Message)
@@ -263,13 +265,24 @@ func rollbackStays(ctx context.Context, w *world, r *Rule) error {
 	if err != nil {
 		return err
 	}
-	if err := want(n, outcome.Updated); err != nil {
+	if err := want(n, outcome.RolledBack); err != nil {
 		return err
 	}
 	if _, err := w.sync(ctx, prod, demoApp, nil); err != nil {
 		return err
 	}
-	r.say("production rolled back from %s to %s (bump-tag, allow-downgrade=true: commit %s), and synced", demoTag, firstRelease, short(n.Outputs["commit"]))
+	trailers, err := w.gitOutput(w.repo, "log", "-1", "--format=%(trailers:only,unfold)", n.Outputs["commit"])
+	if err != nil {
+		return err
+	}
+	var rollback []string
+	for _, t := range strings.Split(trailers, "\n") {
+		if strings.HasPrefix(t, "Slipway-Rollback") {
+			rollback = append(rollback, t)
+		}
+	}
+	r.say("production rolled back from %s to %s by bump-tag with allow-downgrade=true (commit %s, %s), and synced",
+		demoTag, firstRelease, short(n.Outputs["commit"]), strings.Join(rollback, ", "))
 	s, err := w.sync(ctx, envs[1], demoApp, nil)
 	if err != nil {
 		return err

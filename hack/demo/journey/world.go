@@ -35,6 +35,9 @@ var (
 	apps = []string{"frontend", "publisher", "router"}
 )
 
+// binaries are what the demo runs, as make build leaves them.
+var binaries = []string{"bump-tag", "precompile-assets", "migrate", "smoke-test", "notify", "promoter"}
+
 const (
 	firstRelease = "v1"
 	gitUser      = "x-access-token" // what bump-tag and the promoter send by default
@@ -83,6 +86,11 @@ func start(ctx context.Context, cfg Config) (*world, error) {
 	bin, err := filepath.Abs(cfg.Bin)
 	if err != nil {
 		return w, err
+	}
+	for _, b := range binaries {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return w, fmt.Errorf("%s/%s is missing: build the binaries first (make build)", cfg.Bin, b)
+		}
 	}
 	w.images = &images{dir: w.path("images"), bin: bin, pod: w.path("pods")}
 	if w.layout, err = chartsrepo.NewLayout(chartsrepo.DefaultPathTemplate, strings.Join(envs, ","), tagfile.DefaultKeys); err != nil {
@@ -337,14 +345,11 @@ func (f freeze) String() string {
 	return fmt.Sprintf("weekly freeze %s to %s UTC", f.from.Format("Mon 15:04"), f.to.Format("Mon 15:04"))
 }
 
-// freezeNow is a freeze that covers now and at least the next 10 seconds.
+// freezeNow is a freeze that covers now and at least the next minute
+// (the demo lifts it before it ends).
 func freezeNow(now time.Time) freeze {
-	now = now.UTC()
-	f := freeze{from: now.Truncate(time.Minute)}
-	f.to = f.from.Add(time.Minute)
-	if f.to.Sub(now) < 10*time.Second {
-		f.to = f.to.Add(time.Minute)
-	}
+	f := freeze{from: now.UTC().Truncate(time.Minute)}
+	f.to = f.from.Add(2 * time.Minute)
 	return f
 }
 
