@@ -127,27 +127,10 @@ func (c *Cluster) Submit(ctx context.Context, wf *wfv1.Workflow) (*Run, error) {
 	run := &Run{Name: wf.GenerateName + randomHex(3), UID: randomHex(16), Params: map[string]string{}}
 	w := &walk{c: c, wf: run, globals: common.Parameters{
 		"workflow.name": run.Name, "workflow.namespace": c.Namespace, "workflow.uid": run.UID}}
-	args := wt.Spec.Arguments.DeepCopy()
-	for _, p := range wf.Spec.Arguments.Parameters {
-		i := slices.IndexFunc(args.Parameters, func(a wfv1.Parameter) bool { return a.Name == p.Name })
-		if i < 0 {
-			return nil, fmt.Errorf("%s takes no parameter %s", wt.Name, p.Name)
-		}
-		args.Parameters[i].Value = p.Value
-	}
-	for _, p := range args.Parameters {
-		if p.Value == nil {
-			return nil, fmt.Errorf("%s: parameter %s is required", wt.Name, p.Name)
-		}
-		w.globals["workflow.parameters."+p.Name] = p.Value.String()
-		run.Params[p.Name] = p.Value.String()
-	}
-	b, err := json.Marshal(args.Parameters)
+	args, err := w.arguments(wt, wf)
 	if err != nil {
 		return nil, err
 	}
-	w.globals["workflow.parameters"], w.globals["workflow.parameters.json"] = string(b), string(b)
-
 	entry, err := lookup(wt, wt.Spec.Entrypoint)
 	if err != nil {
 		return run, err
@@ -181,6 +164,32 @@ func (c *Cluster) Submit(ctx context.Context, wf *wfv1.Workflow) (*Run, error) {
 		run.Status = wfv1.WorkflowFailed
 	}
 	return run, nil
+}
+
+// arguments are the template's parameters with the Workflow's over them;
+// they become the global workflow.parameters.*.
+func (w *walk) arguments(wt *wfv1.WorkflowTemplate, wf *wfv1.Workflow) (*wfv1.Arguments, error) {
+	args := wt.Spec.Arguments.DeepCopy()
+	for _, p := range wf.Spec.Arguments.Parameters {
+		i := slices.IndexFunc(args.Parameters, func(a wfv1.Parameter) bool { return a.Name == p.Name })
+		if i < 0 {
+			return nil, fmt.Errorf("%s takes no parameter %s", wt.Name, p.Name)
+		}
+		args.Parameters[i].Value = p.Value
+	}
+	for _, p := range args.Parameters {
+		if p.Value == nil {
+			return nil, fmt.Errorf("%s: parameter %s is required", wt.Name, p.Name)
+		}
+		w.globals["workflow.parameters."+p.Name] = p.Value.String()
+		w.wf.Params[p.Name] = p.Value.String()
+	}
+	b, err := json.Marshal(args.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	w.globals["workflow.parameters"], w.globals["workflow.parameters.json"] = string(b), string(b)
+	return args, nil
 }
 
 // run processes a template's arguments as the controller does

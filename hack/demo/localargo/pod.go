@@ -202,23 +202,9 @@ func (w *walk) exec(ctx context.Context, ctr apiv1.Container, m *pathMap, extra 
 	if _, err := os.Stat(argv[0]); err != nil {
 		return argv, 0, fmt.Errorf("container %s: %s is not in image %s", ctr.Name, ctr.Command[0], ctr.Image)
 	}
-	env := slices.Clone(w.c.Env)
-	for _, e := range ctr.Env {
-		switch {
-		case e.ValueFrom == nil:
-			env = append(env, e.Name+"="+m.local(e.Value))
-		case e.ValueFrom.SecretKeyRef != nil:
-			ref := e.ValueFrom.SecretKeyRef
-			v, ok := w.c.Secrets[ref.Name][ref.Key]
-			if !ok && (ref.Optional == nil || !*ref.Optional) {
-				return argv, 0, fmt.Errorf("container %s: env %s: no key %s in Secret %s (the pod would not start)", ctr.Name, e.Name, ref.Key, ref.Name)
-			}
-			if ok {
-				env = append(env, e.Name+"="+v)
-			}
-		default:
-			return argv, 0, fmt.Errorf("container %s: env %s: a source this machine does not read", ctr.Name, e.Name)
-		}
+	env, err := w.env(ctr, m)
+	if err != nil {
+		return argv, 0, err
 	}
 	log, err := os.Create(logPath)
 	if err != nil {
@@ -246,6 +232,30 @@ func (w *walk) exec(ctx context.Context, ctr apiv1.Container, m *pathMap, extra 
 		return argv, 0, fmt.Errorf("container %s: %w", ctr.Name, err)
 	}
 	return argv, 0, nil
+}
+
+// env is a container's environment: the cluster's, then the container's
+// values (paths translated) and Secrets' keys.
+func (w *walk) env(ctr apiv1.Container, m *pathMap) ([]string, error) {
+	env := slices.Clone(w.c.Env)
+	for _, e := range ctr.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env = append(env, e.Name+"="+m.local(e.Value))
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			v, ok := w.c.Secrets[ref.Name][ref.Key]
+			if !ok && (ref.Optional == nil || !*ref.Optional) {
+				return nil, fmt.Errorf("container %s: env %s: no key %s in Secret %s (the pod would not start)", ctr.Name, e.Name, ref.Key, ref.Name)
+			}
+			if ok {
+				env = append(env, e.Name+"="+v)
+			}
+		default:
+			return nil, fmt.Errorf("container %s: env %s: a source this machine does not read", ctr.Name, e.Name)
+		}
+	}
+	return env, nil
 }
 
 // outputs reads a container's output parameters from the files it wrote,
