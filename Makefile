@@ -91,8 +91,8 @@ bench: ## Go benchmarks, then the peer-tool comparisons in hack/
 	hack/bench-precompile-assets.sh
 	hack/bench-promoter.sh
 
-demo: ## run bump-tag against a local charts repo on built-in defaults
-	hack/demo.sh
+demo: build ## a release from CI to production on this machine, then the safety rules (hack/demo; files in .cache/demo)
+	$(GO) run ./hack/demo
 
 plugin-configmap: ## regenerate plugin/promoter-executor-plugin-configmap.yaml from plugin/plugin.yaml
 	$(GO) run ./hack/gen-plugin-configmap plugin
