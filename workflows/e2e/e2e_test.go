@@ -5,6 +5,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,12 +52,14 @@ func tagFile(tag string) string {
 	return "image_tag: " + tag + "\nautomatic_deploys_enabled: true\npromote_deployment: true\n"
 }
 
-// TestPromoteStepOnArgo submits the promote step on one control plane, one
-// case after the other (the promoter's address is fixed).
-func TestPromoteStepOnArgo(t *testing.T) {
+// TestPostSyncOnArgo runs the post-sync workflow on one control plane: its
+// promote step alone (tests 1-3 of issue 12), and the whole workflow as the
+// PostSync hook submits it (test 4). One promoter is served at a time (its
+// address is fixed).
+func TestPostSyncOnArgo(t *testing.T) {
 	root, err := controlplane.RepoRoot()
 	require.NoError(t, err)
-	promoter := buildPromoter(t, root)
+	promoter := buildPromoter(t, root) // builds while the control plane starts
 	argo := controlplane.Start(t, controlplane.Options{
 		ServiceAccounts: []string{"slipway"}, // the templates' serviceAccountName
 		Manifests: append([]string{
@@ -64,17 +68,31 @@ func TestPromoteStepOnArgo(t *testing.T) {
 			filepath.Join(root, "plugin", "promoter-executor-plugin-configmap.yaml"),
 		}, workflowTemplates(t, root)...),
 	})
-	e := &env{t: t, argo: argo, promoter: promoter}
+	// The Secret the README has the user create for notify.
+	_, err = argo.Kube.CoreV1().Secrets(argo.Namespace).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: slackSecret},
+		StringData: map[string]string{"url": slackURL},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e := &env{t: t, argo: argo, promoter: promoter(), root: root}
 
 	t.Run("promotes", e.testPromotes)
-	t.Run("waits out a freeze", e.testWaitsOutAFreeze)
 	t.Run("stale request writes nothing", e.testStale)
+	t.Run("post-sync: smoke passes, promotes, notifies", e.testPostSync)
+	// Those that wait (for the clock, for Argo's backoff) run side by side;
+	// only the freeze test serves the promoter (its address is fixed).
+	t.Run("waiting", func(t *testing.T) {
+		t.Run("waits out a freeze", func(t *testing.T) { t.Parallel(); e.testWaitsOutAFreeze(t) })
+		t.Run("post-sync: smoke checks fail, retried", func(t *testing.T) { t.Parallel(); e.testPostSyncChecksFail(t) })
+		t.Run("post-sync: invalid smoke spec, not retried, notify told", func(t *testing.T) { t.Parallel(); e.testPostSyncInvalidSmoke(t) })
+	})
 }
 
 type env struct {
 	t        *testing.T
 	argo     *controlplane.Argo
 	promoter string // the binary
+	root     string // the repository
 }
 
 // testPromotes: the promote step goes Succeeded with our outputs, and the
@@ -311,14 +329,22 @@ func workflowTemplates(t *testing.T, root string) []string {
 	return out
 }
 
-func buildPromoter(t *testing.T, root string) string {
+// buildPromoter starts building the promoter and returns a func that waits
+// for the build and returns the binary.
+func buildPromoter(t *testing.T, root string) func() string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "promoter")
 	cmd := exec.Command("go", "build", "-o", bin, "./plugin")
 	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./plugin: %s", out)
-	return bin
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start(), "go build ./plugin")
+	wait := sync.OnceValue(cmd.Wait)
+	t.Cleanup(func() { _ = wait() }) // before its folder is removed
+	return func() string {
+		require.NoError(t, wait(), "go build ./plugin: %s", out.String())
+		return bin
+	}
 }
 
 type promoter struct {

@@ -7,7 +7,9 @@
 // (built once into the user's cache; run here if missing).
 //
 // Nothing else runs pods: any other pod the controller creates stays
-// Pending, and a test can read it back from the apiserver.
+// Pending, and a test can read it back from the apiserver, then play its
+// node with PlayPod: the writes the scheduler, the kubelet and Argo's
+// executor in the pod would make, through the same API.
 package controlplane
 
 import (
