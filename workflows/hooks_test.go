@@ -1,20 +1,16 @@
 package workflows
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/workflow/validate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-deploy/slipway/internal/testsupport/helmhook"
 )
 
 // hookTemplates is which WorkflowTemplate each Argo CD hook phase runs.
@@ -112,40 +108,17 @@ func TestHookCheckRefusesBrokenCopies(t *testing.T) {
 	}
 }
 
-const hookValuesMarker = "<!-- hook values: checked by workflows TestHooksRenderAsHelmWould -->\n```yaml\n"
-
 // readmeValues are the chart values the README shows for the hooks.
 func readmeValues(t *testing.T) map[string]any {
 	t.Helper()
-	_, block, ok := strings.Cut(readREADME(t), hookValuesMarker)
-	require.True(t, ok, "the README's marker is missing")
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok)
-	var values map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(block), &values))
+	values, err := helmhook.READMEValues("../README.md")
+	require.NoError(t, err)
 	return values
 }
 
-// renderHook renders a hook as Helm does (Go templates with sprig's
-// functions, a missing value an error), for the Argo CD app frontend.
+// renderHook renders a hook as Helm does, for the Argo CD app frontend.
 func renderHook(file string, values map[string]any) (*wfv1.Workflow, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	tpl, err := template.New(filepath.Base(file)).Funcs(sprig.TxtFuncMap()).Option("missingkey=error").Parse(string(b))
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	if err := tpl.Execute(&out, map[string]any{"Release": map[string]any{"Name": "frontend"}, "Values": values}); err != nil {
-		return nil, err
-	}
-	var wf wfv1.Workflow
-	if err := yaml.UnmarshalStrict(out.Bytes(), &wf); err != nil {
-		return nil, fmt.Errorf("%s as rendered: %w", file, err)
-	}
-	return &wf, nil
+	return helmhook.Render(file, "frontend", values)
 }
 
 // The hooks are ready to drop into a chart: rendered with the README's

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,10 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
-	"github.com/Masterminds/sprig/v3"
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	argotemplate "github.com/argoproj/argo-workflows/v3/util/template"
 	"github.com/argoproj/argo-workflows/v3/workflow/common"
@@ -30,6 +27,7 @@ import (
 	"github.com/slipway-deploy/slipway/internal/stepcli"
 	"github.com/slipway-deploy/slipway/internal/testsupport/controlplane"
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
+	"github.com/slipway-deploy/slipway/internal/testsupport/helmhook"
 )
 
 // The Secret notify reads its webhook URL from (the README has the user
@@ -654,35 +652,20 @@ func loadTemplate(t *testing.T, file string) *wfv1.WorkflowTemplate {
 	return &wt
 }
 
-const hookValuesMarker = "<!-- hook values: checked by workflows TestHooksRenderAsHelmWould -->\n```yaml\n"
-
 // readmeValues are the chart values the README shows for the hooks.
 func readmeValues(t *testing.T, root string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	values, err := helmhook.READMEValues(filepath.Join(root, "README.md"))
 	require.NoError(t, err)
-	_, block, ok := strings.Cut(string(b), hookValuesMarker)
-	require.True(t, ok, "the README's hook values marker is missing")
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok)
-	var values map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(block), &values))
 	return values
 }
 
-// renderHook renders a hook as Helm does (Go templates with sprig's
-// functions, a missing value an error) for the Argo CD app.
+// renderHook renders a hook as Helm does for the Argo CD app.
 func renderHook(t *testing.T, file string, values map[string]any) *wfv1.Workflow {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	wf, err := helmhook.Render(file, app, values)
 	require.NoError(t, err)
-	tpl, err := template.New(filepath.Base(file)).Funcs(sprig.TxtFuncMap()).Option("missingkey=error").Parse(string(b))
-	require.NoError(t, err)
-	var out bytes.Buffer
-	require.NoError(t, tpl.Execute(&out, map[string]any{"Release": map[string]any{"Name": app}, "Values": values}))
-	var wf wfv1.Workflow
-	require.NoError(t, yaml.UnmarshalStrict(out.Bytes(), &wf), "%s as rendered", file)
-	return &wf
+	return wf
 }
 
 func ptr[T any](v T) *T { return &v }

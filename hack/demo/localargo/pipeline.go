@@ -14,17 +14,16 @@
 package localargo
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/slipway-deploy/slipway/internal/testsupport/helmhook"
 )
 
 // Argo CD's hook annotations.
@@ -101,19 +100,11 @@ type Hook struct {
 func (p *Pipeline) Hooks(app string, values map[string]any) ([]Hook, error) {
 	var hooks []Hook
 	for file, text := range p.hooks {
-		tpl, err := template.New(filepath.Base(file)).Funcs(sprig.TxtFuncMap()).Option("missingkey=error").Parse(string(text))
+		wf, err := helmhook.RenderText(file, text, app, values)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, err
 		}
-		var out bytes.Buffer
-		if err := tpl.Execute(&out, map[string]any{"Release": map[string]any{"Name": app}, "Values": values}); err != nil {
-			return nil, fmt.Errorf("render %s: %w", file, err)
-		}
-		var wf wfv1.Workflow
-		if err := yaml.UnmarshalStrict(out.Bytes(), &wf); err != nil {
-			return nil, fmt.Errorf("%s as rendered: %w", file, err)
-		}
-		h := Hook{File: file, Phase: wf.Annotations[HookAnnotation], Workflow: &wf}
+		h := Hook{File: file, Phase: wf.Annotations[HookAnnotation], Workflow: wf}
 		if !slices.Contains(phaseOrder, h.Phase) {
 			return nil, fmt.Errorf("%s: hook phase %q", file, h.Phase)
 		}
