@@ -67,6 +67,38 @@ func TestHistory(t *testing.T) {
 	assert.Equal(t, "image_tag: v3\n", got)
 }
 
+// Each version comes with the message of the commit that set it (its
+// trailers say what kind of change it was), except at the shallow
+// boundary, where the setter is unknown and the revision says so.
+func TestHistoryRevisionsCarryTheSettersMessage(t *testing.T) {
+	srv := gitrepo.New(t, seed())
+	c2 := srv.Commit("v2\n\nSlipway-Rollback-From: v3", map[string]string{tagPath: "image_tag: v2\n"})
+	srv.Commit("readme", map[string]string{"README.md": "charts!\n"})
+	revisions := func(depth int) []Revision {
+		cur, err := newWriter(srv.URL(), nil, nil).Read(context.Background(), tagPath)
+		require.NoError(t, err)
+		var out []Revision
+		require.NoError(t, cur.History(context.Background(), tagPath, depth, func(r Revision) bool {
+			out = append(out, r)
+			return true
+		}))
+		return out
+	}
+	all := revisions(10)
+	require.Len(t, all, 2)
+	assert.Equal(t, c2, all[0].Commit)
+	assert.Equal(t, "v2\n\nSlipway-Rollback-From: v3\n", all[0].Message)
+	assert.False(t, all[0].Cut)
+	assert.Equal(t, "Seed charts repo\n", all[1].Message)
+	assert.False(t, all[1].Cut, "the root commit set what it holds")
+
+	cut := revisions(2)
+	require.Len(t, cut, 1)
+	assert.Equal(t, c2, cut[0].Commit, "the oldest fetched commit stands in")
+	assert.True(t, cut[0].Cut, "its parent was not fetched: whether it set the version is unknown")
+	assert.Empty(t, cut[0].Message)
+}
+
 func TestHistoryMissingBranch(t *testing.T) {
 	srv := gitrepo.New(t, seed())
 	w := newWriter(srv.URL(), nil, func(o *Options) { o.Branch = "nope" })
