@@ -184,7 +184,7 @@ func TestPlanGolden(t *testing.T) {
 		assert.ErrorContains(t, err, "drift: 1 environments behind the one before them for more than 7d")
 		require.Len(t, res.Apps, 1)
 		assert.Contains(t, out, "production runs v20, 3 releases behind staging (v50) for 11d", "printed before it fails")
-		_, _, err = runPlan(t, f, "text", func(st *PlanSettings) { st.Apps, st.FailOnDrift, st.Drift = "manual-app", true, 12 * 24 * time.Hour })
+		_, _, err = runPlan(t, f, "text", func(st *PlanSettings) { st.Apps, st.FailOnDrift, st.Drift = "manual-app", true, 12*24*time.Hour })
 		assert.NoError(t, err, "11 days is not drift past a 12-day threshold")
 	})
 	t.Run("bad input", func(t *testing.T) {
