@@ -62,6 +62,7 @@ func history(t *testing.T) *gitrepo.Server {
 	remove(t, s, "b-c becomes a folder", tags+"/production/b-c")
 	s.Commit("b-c as a folder", map[string]string{tags + "/production/b-c/x": "image_tag: v9\n", tags + "/staging/b": "image_tag: v2\n"})
 	s.Commit("several at once", map[string]string{tags + "/staging/b": "image_tag: v3\n", tags + "/production/a": "image_tag: v2\n"})
+	s.Commit("two in one folder", map[string]string{tags + "/staging/a": "image_tag: v7\n", tags + "/staging/c": "image_tag: v7\n"})
 	return s
 }
 
@@ -138,9 +139,10 @@ func TestWalkEqualsThePerFileHistory(t *testing.T) {
 		tags + "/staging/a", tags + "/staging/b", tags + "/staging/c",
 	}, keys(got), "other.yaml and README.md are not selected")
 	a := got[tags+"/staging/a"]
-	require.Len(t, a, 3)
-	assert.Equal(t, "Roll back a\n\nSlipway-Rollback-From: v2\n", a[0].Message)
-	assert.Equal(t, "image_tag: v1\n", string(a[0].Content))
+	require.Len(t, a, 4)
+	assert.Equal(t, "image_tag: v7\n", string(a[0].Content))
+	assert.Equal(t, "Roll back a\n\nSlipway-Rollback-From: v2\n", a[1].Message)
+	assert.Equal(t, "image_tag: v1\n", string(a[1].Content))
 	b := got[tags+"/production/b"]
 	require.Len(t, b, 3)
 	assert.Equal(t, []bool{true, false, true}, []bool{b[0].Exists, b[1].Exists, b[2].Exists}, "back, dropped, seeded")
@@ -151,6 +153,7 @@ func TestFetchOverFileAndMissingBranch(t *testing.T) {
 	s := history(t)
 	got, _ := walk(t, s.FileURL(), 0, Paths{Dirs: []string{tags + "/staging"}})
 	assert.Len(t, got[tags+"/staging/b"], 3)
+	assert.Len(t, got[tags+"/staging/c"], 2)
 	_, err := Fetch(context.Background(), Options{URL: s.URL(), Auth: auth, Branch: "nope"})
 	assert.ErrorIs(t, err, ErrBranchNotFound)
 	_, err = Fetch(context.Background(), Options{URL: "file://" + filepath.Join(t.TempDir(), "none.git")})

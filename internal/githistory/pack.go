@@ -23,8 +23,20 @@ type pack struct {
 	objs []entryInPack
 	// byHash finds an object by its hash.
 	byHash map[plumbing.Hash]int32
-	scan   *packfile.Scanner
-	cache  *cache.BufferLRU
+}
+
+// reader reads objects from a pack: one per goroutine (a scanner seeks),
+// each with its own cache of resolved objects.
+type reader struct {
+	*pack
+	scan  *packfile.Scanner
+	cache *cache.BufferLRU
+	// scratch takes a delta between reading it and applying it.
+	scratch bytes.Buffer
+}
+
+func (p *pack) reader(cacheBytes int) *reader {
+	return &reader{pack: p, scan: packfile.NewScanner(bytes.NewReader(p.data)), cache: cache.NewBufferLRU(cache.FileSize(cacheBytes))}
 }
 
 // entryInPack is one object of the pack.
@@ -44,7 +56,7 @@ const cacheSize = 24 << 20
 // (applying each delta to its base depth first, so that only one chain of
 // resolved objects is in memory at a time) and returns the indexed pack.
 func indexPack(data []byte) (*pack, error) {
-	p := &pack{data: data, scan: packfile.NewScanner(bytes.NewReader(data)), cache: cache.NewBufferLRU(cacheSize)}
+	p := (&pack{data: data}).reader(cacheSize)
 	_, count, err := p.scan.Header()
 	if err != nil {
 		return nil, fmt.Errorf("read pack header: %w", err)
@@ -87,11 +99,11 @@ func indexPack(data []byte) (*pack, error) {
 	if err := p.resolve(refs); err != nil {
 		return nil, err
 	}
-	return p, nil
+	return p.pack, nil
 }
 
 // at is the index of the object at offset, -1 when there is none.
-func (p *pack) at(offset int64) int32 {
+func (p *reader) at(offset int64) int32 {
 	i := sort.Search(len(p.objs), func(i int) bool { return p.objs[i].offset >= offset })
 	if i < len(p.objs) && p.objs[i].offset == offset {
 		return int32(i)
@@ -99,7 +111,7 @@ func (p *pack) at(offset int64) int32 {
 	return -1
 }
 
-func (p *pack) link(i int32) {
+func (p *reader) link(i int32) {
 	b := p.objs[i].base
 	p.objs[i].sibling, p.objs[b].child = p.objs[b].child, i
 }
@@ -107,7 +119,7 @@ func (p *pack) link(i int32) {
 // resolve hashes every delta: from each whole object down its deltas.
 // refs are deltas whose base is named by hash; they join the tree as
 // their base's hash becomes known.
-func (p *pack) resolve(refs map[plumbing.Hash][]int32) error {
+func (p *reader) resolve(refs map[plumbing.Hash][]int32) error {
 	attach := func(h plumbing.Hash, base int32) {
 		for _, d := range refs[h] {
 			p.objs[d].base = base
@@ -137,9 +149,9 @@ func (p *pack) resolve(refs map[plumbing.Hash][]int32) error {
 	return nil
 }
 
-func (p *pack) resolveChildren(i int32, content []byte, attach func(plumbing.Hash, int32)) error {
+func (p *reader) resolveChildren(i int32, content []byte, attach func(plumbing.Hash, int32)) error {
 	for c := p.objs[i].child; c >= 0; c = p.objs[c].sibling {
-		delta, err := p.inflate(p.objs[c].offset)
+		delta, err := p.inflateScratch(p.objs[c].offset)
 		if err != nil {
 			return err
 		}
@@ -162,19 +174,36 @@ func (p *pack) resolveChildren(i int32, content []byte, attach func(plumbing.Has
 
 // inflate returns the stored bytes of the object at offset (a delta's
 // delta, a whole object's content).
-func (p *pack) inflate(offset int64) ([]byte, error) {
-	if _, err := p.scan.SeekObjectHeader(offset); err != nil {
-		return nil, fmt.Errorf("read pack object at %d: %w", offset, err)
-	}
+func (p *reader) inflate(offset int64) ([]byte, error) {
 	var buf bytes.Buffer
-	if _, _, err := p.scan.NextObject(&buf); err != nil {
-		return nil, fmt.Errorf("read pack object at %d: %w", offset, err)
+	if err := p.inflateInto(&buf, offset); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
+// inflateScratch is inflate into a buffer reused by the next call: for a
+// delta, used at once and dropped.
+func (p *reader) inflateScratch(offset int64) ([]byte, error) {
+	p.scratch.Reset()
+	if err := p.inflateInto(&p.scratch, offset); err != nil {
+		return nil, err
+	}
+	return p.scratch.Bytes(), nil
+}
+
+func (p *reader) inflateInto(buf *bytes.Buffer, offset int64) error {
+	if _, err := p.scan.SeekObjectHeader(offset); err != nil {
+		return fmt.Errorf("read pack object at %d: %w", offset, err)
+	}
+	if _, _, err := p.scan.NextObject(buf); err != nil {
+		return fmt.Errorf("read pack object at %d: %w", offset, err)
+	}
+	return nil
+}
+
 // get returns the content and type of the object with hash h.
-func (p *pack) get(h plumbing.Hash) ([]byte, plumbing.ObjectType, error) {
+func (p *reader) get(h plumbing.Hash) ([]byte, plumbing.ObjectType, error) {
 	i, ok := p.byHash[h]
 	if !ok {
 		return nil, plumbing.InvalidObject, fmt.Errorf("object %s: %w", h, plumbing.ErrObjectNotFound)
@@ -185,26 +214,32 @@ func (p *pack) get(h plumbing.Hash) ([]byte, plumbing.ObjectType, error) {
 
 // content resolves object i (its base first, from the cache when there).
 // Callers must not modify what it returns: the cache shares it.
-func (p *pack) content(i int32) ([]byte, error) {
+func (p *reader) content(i int32) ([]byte, error) {
 	o := p.objs[i]
 	if b, ok := p.cache.Get(o.offset); ok {
 		return b, nil
 	}
-	stored, err := p.inflate(o.offset)
-	if err != nil {
-		return nil, err
-	}
+	var out []byte
 	if o.delta {
-		base, err := p.content(o.base)
+		base, err := p.content(o.base) // first: it reads the pack too
 		if err != nil {
 			return nil, err
 		}
-		if stored, err = packfile.PatchDelta(base, stored); err != nil {
+		delta, err := p.inflateScratch(o.offset)
+		if err != nil {
+			return nil, err
+		}
+		if out, err = packfile.PatchDelta(base, delta); err != nil {
 			return nil, fmt.Errorf("apply delta at %d: %w", o.offset, err)
 		}
+	} else {
+		var err error
+		if out, err = p.inflate(o.offset); err != nil {
+			return nil, err
+		}
 	}
-	p.cache.Put(o.offset, stored)
-	return stored, nil
+	p.cache.Put(o.offset, out)
+	return out, nil
 }
 
 // hasher computes a git object hash. The pack comes from the charts repo's

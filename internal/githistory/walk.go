@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -64,55 +66,107 @@ type Commit struct {
 // any one file: at each commit, the files that commit changed (the version
 // it set, or its deletion); at the root, every file it holds; at the
 // shallow boundary, every file it holds, as Cut (set there or before). It
-// returns the commits it went down, newest first.
+// returns the commits it went down, newest first. The commits are
+// compared with their parents by several goroutines, each down its own
+// stretch of the line; visit is called from the caller's goroutine, in
+// order.
 func (r *Repo) Walk(ctx context.Context, ps Paths, visit func(path string, rev gitwriter.Revision)) ([]Commit, error) {
-	var line []Commit
-	c, err := r.commit(r.head)
+	steps, err := r.line(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for c != nil {
-		if err := ctx.Err(); err != nil {
-			return line, err
-		}
-		line = append(line, Commit{Hash: c.Hash.String(), When: c.Committer.When})
-		rev := gitwriter.Revision{Commit: c.Hash.String(), When: c.Committer.When, Message: c.Message}
-		var parent *object.Commit
-		parentTree := plumbing.ZeroHash
-		if len(c.ParentHashes) > 0 {
-			if parent, err = r.commit(c.ParentHashes[0]); errors.Is(err, plumbing.ErrObjectNotFound) {
-				parent, err = nil, nil // the shallow boundary
-				rev.Cut, rev.Message = true, ""
-			}
-			if err != nil {
-				return line, err
-			}
-		}
-		if parent != nil {
-			parentTree = parent.TreeHash
-		}
-		err := r.diff(ps, "", parentTree, c.TreeHash, func(path string, blob plumbing.Hash) error {
-			v := rev
-			if !blob.IsZero() {
-				content, _, err := r.pack.get(blob)
-				if err != nil {
-					return fmt.Errorf("read %s at %s: %w", path, c.Hash, err)
+	changes := make([][]change, len(steps))
+	workers := max(1, min(runtime.GOMAXPROCS(0), 4, len(steps)))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rd := r.pack.reader(cacheSize / workers)
+			for i := w * len(steps) / workers; i < (w+1)*len(steps)/workers && errs[w] == nil; i++ {
+				if errs[w] = ctx.Err(); errs[w] == nil {
+					changes[i], errs[w] = rd.changes(ps, steps[i])
 				}
-				v.Content, v.Exists = bytes.Clone(content), true
 			}
-			visit(path, v)
-			return nil
-		})
-		if err != nil {
-			return line, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	line := make([]Commit, len(steps))
+	for i, st := range steps {
+		line[i] = Commit{Hash: st.rev.Commit, When: st.rev.When}
+		for _, ch := range changes[i] {
+			v := st.rev
+			v.Content, v.Exists = ch.content, ch.exists
+			visit(ch.path, v)
 		}
-		c = parent
 	}
 	return line, nil
 }
 
-func (r *Repo) commit(h plumbing.Hash) (*object.Commit, error) {
-	b, t, err := r.pack.get(h)
+// step is one commit of the line: the revision it stands for (its commit,
+// time, message; Cut at the shallow boundary) and the trees to compare.
+type step struct {
+	rev              gitwriter.Revision
+	tree, parentTree plumbing.Hash
+}
+
+// change is one file a commit changed: its new content, or its deletion.
+type change struct {
+	path    string
+	content []byte
+	exists  bool
+}
+
+// line reads the first-parent line from the head down.
+func (r *Repo) line(ctx context.Context) ([]step, error) {
+	rd := r.pack.reader(cacheSize / 8) // commits are small
+	var steps []step
+	c, err := rd.commit(r.head)
+	for c != nil && err == nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		st := step{rev: gitwriter.Revision{Commit: c.Hash.String(), When: c.Committer.When, Message: c.Message}, tree: c.TreeHash}
+		var parent *object.Commit
+		if len(c.ParentHashes) > 0 {
+			if parent, err = rd.commit(c.ParentHashes[0]); errors.Is(err, plumbing.ErrObjectNotFound) {
+				parent, err = nil, nil // the shallow boundary
+				st.rev.Cut, st.rev.Message = true, ""
+			}
+		}
+		if parent != nil {
+			st.parentTree = parent.TreeHash
+		}
+		steps = append(steps, st)
+		c = parent
+	}
+	return steps, err
+}
+
+// changes are the selected files st's commit changed, their blobs read.
+func (r *reader) changes(ps Paths, st step) ([]change, error) {
+	var out []change
+	err := r.diff(ps, "", st.parentTree, st.tree, func(path string, blob plumbing.Hash) error {
+		ch := change{path: path}
+		if !blob.IsZero() {
+			content, _, err := r.get(blob)
+			if err != nil {
+				return fmt.Errorf("read %s at %s: %w", path, st.rev.Commit, err)
+			}
+			ch.content, ch.exists = bytes.Clone(content), true
+		}
+		out = append(out, ch)
+		return nil
+	})
+	return out, err
+}
+
+func (r *reader) commit(h plumbing.Hash) (*object.Commit, error) {
+	b, t, err := r.get(h)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +187,7 @@ func (r *Repo) commit(h plumbing.Hash) (*object.Commit, error) {
 
 // diff reports each selected file whose blob differs between the trees
 // old and new (zero: no tree), with its blob in new (zero: gone).
-func (r *Repo) diff(ps Paths, dir string, old, new plumbing.Hash, changed func(path string, blob plumbing.Hash) error) error {
+func (r *reader) diff(ps Paths, dir string, old, new plumbing.Hash, changed func(path string, blob plumbing.Hash) error) error {
 	if old == new {
 		return nil
 	}
@@ -145,7 +199,11 @@ func (r *Repo) diff(ps Paths, dir string, old, new plumbing.Hash, changed func(p
 	if err != nil {
 		return err
 	}
-	ia, ib := newEntries(a), newEntries(b)
+	// A commit changes an entry or two of a folder of hundreds: skip what
+	// both trees start with, byte for byte, and stop once the rest is the
+	// same too.
+	start := commonEntries(a, b)
+	ia, ib := newEntries(a[start:]), newEntries(b[start:])
 	for ia.ok || ib.ok {
 		// Both lists are in git's order: take the smaller name, or both.
 		var ea, eb entry
@@ -156,6 +214,9 @@ func (r *Repo) diff(ps Paths, dir string, old, new plumbing.Hash, changed func(p
 			eb = ib.take()
 		default:
 			ea, eb = ia.take(), ib.take()
+			if ia.ok && ib.ok && len(ia.raw) == len(ib.raw) && bytes.Equal(ia.raw, ib.raw) {
+				ia.ok, ib.ok = false, false // the rest is the same in both
+			}
 		}
 		if ia.err != nil || ib.err != nil {
 			return errors.Join(ia.err, ib.err)
@@ -180,7 +241,7 @@ func (r *Repo) diff(ps Paths, dir string, old, new plumbing.Hash, changed func(p
 
 // change reports one entry that differs: a file, or a folder to compare
 // (a file that became a folder, or the reverse, is both).
-func (r *Repo) change(ps Paths, p string, ea, eb entry, changed func(string, plumbing.Hash) error) error {
+func (r *reader) change(ps Paths, p string, ea, eb entry, changed func(string, plumbing.Hash) error) error {
 	if (ea.dir || eb.dir) && ps.descend(p) {
 		oldTree, newTree := plumbing.ZeroHash, plumbing.ZeroHash
 		if ea.dir {
@@ -201,11 +262,11 @@ func (r *Repo) change(ps Paths, p string, ea, eb entry, changed func(string, plu
 }
 
 // tree returns the raw entries of tree h (none for the zero hash).
-func (r *Repo) tree(h plumbing.Hash) ([]byte, error) {
+func (r *reader) tree(h plumbing.Hash) ([]byte, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
-	b, t, err := r.pack.get(h)
+	b, t, err := r.get(h)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +296,7 @@ func (e entry) file() plumbing.Hash {
 // one entry at a time, without copying names.
 type entries struct {
 	rest []byte
+	raw  []byte // the tree from the current entry on
 	cur  entry
 	ok   bool
 	err  error
@@ -248,6 +310,7 @@ func newEntries(b []byte) *entries {
 
 func (es *entries) advance() {
 	s := es.rest
+	es.raw = s
 	if len(s) == 0 {
 		es.ok, es.cur = false, entry{}
 		return
@@ -308,4 +371,33 @@ func compare(a, b *entries) int {
 		return 1
 	}
 	return 0
+}
+
+// commonEntries is where the first entry that differs between two raw
+// trees starts (the same place in both: everything before is equal).
+func commonEntries(a, b []byte) int {
+	m := mismatch(a, b)
+	off := 0
+	for off < m {
+		nul := bytes.IndexByte(a[off:], 0)
+		if nul < 0 || off+nul+21 > m {
+			break
+		}
+		off += nul + 21
+	}
+	return off
+}
+
+// mismatch is the index of the first byte where a and b differ (the
+// shorter's length when one starts the other), found with a few long
+// comparisons rather than a byte at a time.
+func mismatch(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for _, step := range []int{4096, 256, 16, 1} {
+		for i+step <= n && bytes.Equal(a[i:i+step], b[i:i+step]) {
+			i += step
+		}
+	}
+	return i
 }

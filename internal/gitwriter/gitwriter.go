@@ -376,17 +376,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 			return res, fmt.Errorf("the branch strategy needs a work branch name")
 		}
 		if !dryRun {
-			// The work branch this run pushed goes, on success or failure.
-			defer func() {
-				if pushed.IsZero() {
-					return
-				}
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				if derr := w.deleteWorkBranch(cctx, workBranch, pushed); derr != nil && err == nil {
-					err = derr
-				}
-			}()
+			defer w.dropWorkBranch(ctx, workBranch, &pushed, &err)
 		}
 	}
 	hist := &history{w: w}
@@ -436,20 +426,41 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 			res.Diff, err = w.diff(at.commit, commit) // after the push: not in the race's window
 			return res, err
 		}
-		if !errors.Is(err, ErrBranchMoved) {
-			return res, err
-		}
-		if attempt >= w.o.MaxAttempts {
-			return res, fmt.Errorf("push to %s: %w: lost the race %d times: %v", w.o.Branch, ErrAttemptsSpent, attempt, err)
-		}
-		wait := w.o.Backoff(attempt+1, time.Since(started))
-		w.o.Log.Info("branch moved under us; re-applying the edit on the new head", append([]any{
-			"branch", w.o.Branch, "attempt", attempt, "wait", wait.Round(time.Millisecond).String(),
-			"cause", err.Error()}, took...)...)
-		if err := sleep(ctx, wait); err != nil {
+		if err := w.lost(ctx, attempt, time.Since(started), err, took); err != nil {
 			return res, err
 		}
 	}
+}
+
+// dropWorkBranch deletes the work branch this run pushed (*pushed, if
+// any), on success or failure; failing to is the write's error when it
+// had none.
+func (w *Writer) dropWorkBranch(ctx context.Context, name string, pushed *plumbing.Hash, err *error) {
+	if pushed.IsZero() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if derr := w.deleteWorkBranch(cctx, name, *pushed); derr != nil && *err == nil {
+		*err = derr
+	}
+}
+
+// lost handles a push that failed after an attempt of length took: a lost
+// race waits its backoff (nil: try again); anything else, or a race lost
+// once too often, is the write's error.
+func (w *Writer) lost(ctx context.Context, attempt int, length time.Duration, err error, took []any) error {
+	if !errors.Is(err, ErrBranchMoved) {
+		return err
+	}
+	if attempt >= w.o.MaxAttempts {
+		return fmt.Errorf("push to %s: %w: lost the race %d times: %v", w.o.Branch, ErrAttemptsSpent, attempt, err)
+	}
+	wait := w.o.Backoff(attempt+1, length)
+	w.o.Log.Info("branch moved under us; re-applying the edit on the new head", append([]any{
+		"branch", w.o.Branch, "attempt", attempt, "wait", wait.Round(time.Millisecond).String(),
+		"cause", err.Error()}, took...)...)
+	return sleep(ctx, wait)
 }
 
 // pushWork force-pushes commit to the Branch strategy's work branch: a

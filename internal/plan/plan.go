@@ -194,6 +194,13 @@ func Make(ctx context.Context, cfg Config, repo *githistory.Repo) (Result, error
 		return Result{}, exitcode.AsInvalid(err)
 	}
 	s := &snapshot{cfg: cfg, files: files, revs: map[string][]gitwriter.Revision{}}
+	for _, name := range cfg.Layout.Chain() {
+		env, err := cfg.Layout.ParseEnv(name)
+		if err != nil {
+			return Result{}, exitcode.AsInvalid(err)
+		}
+		s.chain = append(s.chain, env)
+	}
 	holdsPath := cfg.Layout.HoldsFile()
 	s.line, err = repo.Walk(ctx, githistory.Paths{Dirs: files.Dirs(), Files: []string{holdsPath}}, func(path string, r gitwriter.Revision) {
 		if path == holdsPath {
@@ -236,6 +243,7 @@ func Make(ctx context.Context, cfg Config, repo *githistory.Repo) (Result, error
 // snapshot is the charts repo as the walk read it.
 type snapshot struct {
 	cfg   Config
+	chain []chartsrepo.Env
 	files *chartsrepo.TagFiles
 	// revs are each file's versions, newest first; line the commits walked.
 	revs  map[string][]gitwriter.Revision
@@ -271,11 +279,11 @@ func (s *snapshot) current(path string) gitwriter.Revision {
 // file at the head, by name.
 func (s *snapshot) apps() ([]chartsrepo.App, error) {
 	var out []chartsrepo.App
-	for name, app := range s.names {
-		for _, env := range s.cfg.Layout.Chain() {
-			p, err := s.cfg.Layout.TagFile(mustEnv(s.cfg.Layout, env), app)
+	for _, app := range s.names {
+		for _, env := range s.chain {
+			p, err := s.cfg.Layout.TagFile(env, app)
 			if err == nil && s.current(p).Exists {
-				out = append(out, s.names[name])
+				out = append(out, app)
 				break
 			}
 		}
@@ -292,14 +300,6 @@ func (s *snapshot) apps() ([]chartsrepo.App, error) {
 		asked = append(asked, a)
 	}
 	return asked, nil
-}
-
-func mustEnv(l *chartsrepo.Layout, env string) chartsrepo.Env {
-	e, err := l.ParseEnv(env)
-	if err != nil {
-		panic(err) // the chain's own names
-	}
-	return e
 }
 
 // history is path's versions as the promoter would read them: as deep as
@@ -331,16 +331,15 @@ func (s *snapshot) everything(path string) []gitwriter.Revision { return s.revs[
 func (s *snapshot) plan(app chartsrepo.App, now time.Time) (App, []Drift, error) {
 	l := s.cfg.Layout
 	a := App{Name: app.String(), Envs: []EnvState{}, Steps: []Step{}}
-	chain := l.Chain()
+	chain := s.chain
 	files := make([]promotion.File, len(chain))
-	for i, name := range chain {
-		env := mustEnv(l, name)
+	for i, env := range chain {
 		path, err := l.TagFile(env, app)
 		if err != nil {
 			return a, nil, exitcode.AsInvalid(err)
 		}
 		cur := s.current(path)
-		es := EnvState{Env: name, Exists: cur.Exists}
+		es := EnvState{Env: env.String(), Exists: cur.Exists}
 		f, err := promoter.ParseFile(l.Keys, path, cur.Content, cur.Exists)
 		if err != nil {
 			es.Error = err.Error()
@@ -370,10 +369,10 @@ func (s *snapshot) plan(app chartsrepo.App, now time.Time) (App, []Drift, error)
 
 // step is what the promoter would answer now to the source's post-sync,
 // which asks to promote the tag the source runs.
-func (s *snapshot) step(app chartsrepo.App, from, to string, src, dst promotion.File, now time.Time) (Step, error) {
-	st := Step{From: from, To: to, Tag: src.Tag}
+func (s *snapshot) step(app chartsrepo.App, from, to chartsrepo.Env, src, dst promotion.File, now time.Time) (Step, error) {
+	st := Step{From: from.String(), To: to.String(), Tag: src.Tag}
 	if !src.Exists || src.Tag == "" {
-		st.Outcome, st.Reason, st.Summary = "", "", "nothing to promote (no tag in "+from+")"
+		st.Summary = "nothing to promote (no tag in " + from.String() + ")"
 		return st, nil
 	}
 	tag, err := chartsrepo.ParseTag(src.Tag)
@@ -381,7 +380,7 @@ func (s *snapshot) step(app chartsrepo.App, from, to string, src, dst promotion.
 		st.Summary = "nothing to promote (" + err.Error() + ")"
 		return st, nil
 	}
-	req := promotion.Request{App: app, From: mustEnv(s.cfg.Layout, from), Tag: tag}
+	req := promotion.Request{App: app, From: from, Tag: tag}
 	d, err := promoter.Decide(s.cfg.Layout, s.cfg.Policy, req, promotion.State{Source: src, Target: dst, Holds: s.holds}, now, s.history)
 	if err != nil {
 		return st, err
@@ -395,15 +394,15 @@ func (s *snapshot) step(app chartsrepo.App, from, to string, src, dst promotion.
 // drift reports env when it runs an older release than prev, the one
 // before it, and has for longer than the threshold: since prev first ran
 // a release newer than env's (and env had its tag), continuously.
-func (s *snapshot) drift(app chartsrepo.App, prev, env string, p, e promotion.File, now time.Time) (Drift, bool) {
+func (s *snapshot) drift(app chartsrepo.App, prev, env chartsrepo.Env, p, e promotion.File, now time.Time) (Drift, bool) {
 	rel := s.cfg.Policy.Releases
 	if !p.Exists || !e.Exists || !rel.IsRelease(p.Tag) || !rel.IsRelease(e.Tag) || release.Compare(p.Tag, e.Tag) <= 0 {
 		return Drift{}, false
 	}
 	l := s.cfg.Layout
-	prevPath, _ := l.TagFile(mustEnv(l, prev), app)
-	envPath, _ := l.TagFile(mustEnv(l, env), app)
-	d := Drift{App: app.String(), Env: env, Tag: e.Tag, Behind: prev, BehindTag: p.Tag}
+	prevPath, _ := l.TagFile(prev, app) // both read already by plan
+	envPath, _ := l.TagFile(env, app)
+	d := Drift{App: app.String(), Env: env.String(), Tag: e.Tag, Behind: prev.String(), BehindTag: p.Tag}
 	seen := map[string]bool{}
 	for _, r := range s.everything(prevPath) {
 		f, err := promoter.ParseFile(l.Keys, prevPath, r.Content, r.Exists)

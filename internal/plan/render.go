@@ -136,11 +136,19 @@ func driftLine(d Drift) string {
 	if d.AtLeastFor {
 		for_ = "at least " + for_
 	}
-	releases := "releases"
-	if d.Releases == 1 {
-		releases = "release"
+	return fmt.Sprintf("%s runs %s, %s behind %s (%s) for %s", d.Env, d.Tag, count(d.Releases, "release"), d.Behind, d.BehindTag, for_)
+}
+
+// count is n with its noun ("1 app", "3 apps"); the plural is given when
+// it is not the noun with an s.
+func count(n int, one string, many ...string) string {
+	if n == 1 {
+		return "1 " + one
 	}
-	return fmt.Sprintf("%s runs %s, %d %s behind %s (%s) for %s", d.Env, d.Tag, d.Releases, releases, d.Behind, d.BehindTag, for_)
+	if len(many) > 0 {
+		return fmt.Sprintf("%d %s", n, many[0])
+	}
+	return fmt.Sprintf("%d %ss", n, one)
 }
 
 // tagCell shortens a long tag (a commit SHA) for a table.
@@ -154,7 +162,7 @@ func tagCell(tag string) string {
 // text is the whole plan as tables: every app, then holds and drift.
 func text(w io.Writer, r Result) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "charts repo %s at %s, %s: %d apps\n\n", r.Branch, short(r.Head), stamp(r.Now), len(r.Apps))
+	fmt.Fprintf(tw, "charts repo %s at %s, %s: %s\n\n", r.Branch, short(r.Head), stamp(r.Now), count(len(r.Apps), "app"))
 	head := []string{"APP"}
 	for _, e := range r.Chain {
 		head = append(head, strings.ToUpper(e))
@@ -216,7 +224,7 @@ func envCell(e EnvState, now time.Time) string {
 // listed.
 func markdown(r Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*Release plan*: `%s` at `%s`, %s, %d apps\n", r.Branch, short(r.Head), stamp(r.Now), len(r.Apps))
+	fmt.Fprintf(&b, "*Release plan*: `%s` at `%s`, %s, %s\n", r.Branch, short(r.Head), stamp(r.Now), count(len(r.Apps), "app"))
 	switch {
 	case r.HoldsError != "":
 		fmt.Fprintf(&b, "\n*Holds*: %s\n", r.HoldsError)
@@ -255,6 +263,6 @@ func markdown(r Result) string {
 		b.WriteString("\n*Would promote now*\n")
 		b.WriteString(strings.Join(promote, ""))
 	}
-	fmt.Fprintf(&b, "\n%d other steps have nothing to do.\n", quiet)
+	fmt.Fprintf(&b, "\n%s nothing to do.\n", count(quiet, "other step has", "other steps have"))
 	return b.String()
 }

@@ -122,9 +122,14 @@ func who(by string) (string, error) {
 	return "", exitcode.Invalidf("--by is required: who sets the hold")
 }
 
-// Hold adds a hold to the holds file, as one commit through the writer
-// every promotion uses (another writer's commit meanwhile is kept).
-func Hold(ctx context.Context, st HoldSettings) (HoldResult, error) {
+// editFunc is one command's change to the holds file at one attempt's
+// head (chain: the environments; res: its result so far).
+type editFunc func(cur gitwriter.Current, chain []string, res *HoldResult) (gitwriter.Edit, error)
+
+// write checks the scope, lets prepare check the rest and make the edit,
+// and commits it to the holds file through the writer every promotion uses
+// (another writer's commit meanwhile is kept; the edit runs again on it).
+func (st *HoldSettings) write(ctx context.Context, name string, prepare func(cfg *Config, envs, apps []string) (editFunc, error)) (HoldResult, error) {
 	cfg, remote, err := st.open()
 	if err != nil {
 		return HoldResult{}, err
@@ -133,101 +138,106 @@ func Hold(ctx context.Context, st HoldSettings) (HoldResult, error) {
 	if err != nil {
 		return HoldResult{}, err
 	}
-	if len(apps) == 0 {
-		apps = []string{holds.All}
-	}
-	now := st.Now().UTC().Truncate(time.Second)
-	h := holds.Hold{Environments: envs, Apps: apps, Reason: oneline.Fold(strings.TrimSpace(st.Reason)), Since: now}
-	if h.Reason == "" {
-		return HoldResult{}, exitcode.Invalidf("--reason is required: everyone sees why the line stopped")
-	}
-	if h.By, err = who(st.By); err != nil {
+	edit, err := prepare(cfg, envs, apps)
+	if err != nil {
 		return HoldResult{}, err
 	}
-	if h.Until, err = holds.ParseUntil(st.Until, now); err != nil {
-		return HoldResult{}, exitcode.AsInvalid(err)
-	}
 	path, chain := cfg.Layout.HoldsFile(), cfg.Layout.Chain()
-	res := HoldResult{Outcome: outcome.Updated, Holds: []holds.Hold{h}}
-	wres, err := st.writer(cfg, remote).Write(ctx, path, fmt.Sprintf("slipway-hold/%d", now.Unix()), func(cur gitwriter.Current) (gitwriter.Edit, error) {
-		existing, err := parseHolds(path, cur, chain)
-		if err != nil {
-			return gitwriter.Edit{}, err
+	res := HoldResult{Outcome: outcome.Updated}
+	wres, err := st.writer(cfg, remote).Write(ctx, path, fmt.Sprintf("slipway-%s/%d", name, st.Now().Unix()), func(cur gitwriter.Current) (gitwriter.Edit, error) {
+		if cur.Exists {
+			if _, err := holds.Parse(cur.Content, chain); err != nil {
+				return gitwriter.Edit{}, exitcode.Invalidf("%s: %v: fix it in a commit first (until then it holds everything)", path, err)
+			}
 		}
-		if slices.ContainsFunc(existing, func(x holds.Hold) bool { return holds.Same(x, h) && x.Active(now) }) {
-			res.Outcome = outcome.AlreadyThere
-			return gitwriter.Edit{Reason: "already held: " + h.Name() + ", covering " + h.Scope()}, nil
-		}
-		out, err := holds.Add(cur.Content, h, chain)
-		if err != nil {
-			return gitwriter.Edit{}, exitcode.AsInvalid(err)
-		}
-		msg := fmt.Sprintf("Hold %s: %s\n\nSlipway-Hold-By: %s\n", h.Scope(), h.Reason, h.By)
-		if !h.Until.IsZero() {
-			msg += "Slipway-Hold-Until: " + h.Until.Format(time.RFC3339) + "\n"
-		}
-		return gitwriter.Edit{Changed: true, Content: out, Message: msg, Reason: "held: " + h.String() + ", covering " + h.Scope()}, nil
+		return edit(cur, chain, &res)
 	}, false)
 	res.Reason, res.Commit = wres.Edit.Reason, wres.Commit
 	if err != nil {
-		return HoldResult{Outcome: outcome.Failed}, writeErr(path, err)
+		if errors.Is(err, gitwriter.ErrBranchNotFound) {
+			err = exitcode.AsInvalid(err)
+		}
+		return HoldResult{Outcome: outcome.Failed}, fmt.Errorf("write %s: %w", path, err)
 	}
 	return res, nil
+}
+
+// Hold adds a hold to the holds file, as one commit; the same hold again
+// adds nothing.
+func Hold(ctx context.Context, st HoldSettings) (HoldResult, error) {
+	return st.write(ctx, "hold", func(cfg *Config, envs, apps []string) (editFunc, error) {
+		if len(apps) == 0 {
+			apps = []string{holds.All}
+		}
+		now := st.Now().UTC().Truncate(time.Second)
+		h := holds.Hold{Environments: envs, Apps: apps, Reason: oneline.Fold(strings.TrimSpace(st.Reason)), Since: now}
+		if h.Reason == "" {
+			return nil, exitcode.Invalidf("--reason is required: everyone sees why the line stopped")
+		}
+		var err error
+		if h.By, err = who(st.By); err != nil {
+			return nil, err
+		}
+		if h.Until, err = holds.ParseUntil(st.Until, now); err != nil {
+			return nil, exitcode.AsInvalid(err)
+		}
+		return func(cur gitwriter.Current, chain []string, res *HoldResult) (gitwriter.Edit, error) {
+			existing, _ := holds.Parse(cur.Content, chain) // parsed by write
+			res.Holds = []holds.Hold{h}
+			if slices.ContainsFunc(existing, func(x holds.Hold) bool { return holds.Same(x, h) && x.Active(now) }) {
+				res.Outcome = outcome.AlreadyThere
+				return gitwriter.Edit{Reason: "already held: " + h.Name() + ", covering " + h.Scope()}, nil
+			}
+			out, err := holds.Add(cur.Content, h, chain)
+			if err != nil {
+				return gitwriter.Edit{}, exitcode.AsInvalid(err)
+			}
+			msg := fmt.Sprintf("Hold %s: %s\n\nSlipway-Hold-By: %s\n", h.Scope(), h.Reason, h.By)
+			if !h.Until.IsZero() {
+				msg += "Slipway-Hold-Until: " + h.Until.Format(time.RFC3339) + "\n"
+			}
+			return gitwriter.Edit{Changed: true, Content: out, Message: msg, Reason: "held: " + h.String() + ", covering " + h.Scope()}, nil
+		}, nil
+	})
 }
 
 // Unhold lifts the holds that lie within the scope (every environment and
 // app of the hold named by --env and --app; no --app: any apps): never a
 // wider hold, which it names instead.
 func Unhold(ctx context.Context, st HoldSettings) (HoldResult, error) {
-	cfg, remote, err := st.open()
-	if err != nil {
-		return HoldResult{}, err
-	}
-	envs, apps, err := scope(cfg, st.Envs, st.Apps)
-	if err != nil {
-		return HoldResult{}, err
-	}
-	by, err := who(st.By)
-	if err != nil {
-		return HoldResult{}, err
-	}
-	path, chain := cfg.Layout.HoldsFile(), cfg.Layout.Chain()
-	res := HoldResult{Outcome: outcome.Updated}
-	now := st.Now()
-	wres, err := st.writer(cfg, remote).Write(ctx, path, fmt.Sprintf("slipway-unhold/%d", now.Unix()), func(cur gitwriter.Current) (gitwriter.Edit, error) {
-		if _, err := parseHolds(path, cur, chain); err != nil {
-			return gitwriter.Edit{}, err
-		}
-		out, lifted, err := holds.Remove(cur.Content, chain, func(h holds.Hold) bool { return h.Within(envs, apps) })
+	return st.write(ctx, "unhold", func(cfg *Config, envs, apps []string) (editFunc, error) {
+		by, err := who(st.By)
 		if err != nil {
-			return gitwriter.Edit{}, exitcode.AsInvalid(err)
+			return nil, err
 		}
-		res.Holds = lifted
-		left, _ := holds.Parse(out, chain)
-		still := ""
-		if i := slices.IndexFunc(left, func(h holds.Hold) bool { return overlaps(h, envs, apps) && h.Active(now) }); i >= 0 {
-			still = fmt.Sprintf("; still held by %s, covering %s (wider than asked: lift it by its own scope)", left[i].Name(), left[i].Scope())
-		}
-		if len(lifted) == 0 {
-			res.Outcome = outcome.AlreadyThere
-			return gitwriter.Edit{Reason: fmt.Sprintf("no hold within %s (%s) to lift%s", strings.Join(envs, ", "), appsOr(apps), still)}, nil
-		}
-		names := make([]string, len(lifted))
-		for i, h := range lifted {
-			names[i] = h.Name() + ", covering " + h.Scope()
-		}
-		msg := fmt.Sprintf("Lift %s\n\n", strings.Join(names, "; "))
-		if r := oneline.Fold(strings.TrimSpace(st.Reason)); r != "" {
-			msg += r + "\n\n"
-		}
-		msg += "Slipway-Unhold-By: " + by + "\n"
-		return gitwriter.Edit{Changed: true, Content: out, Message: msg, Reason: "lifted: " + strings.Join(names, "; ") + still}, nil
-	}, false)
-	res.Reason, res.Commit = wres.Edit.Reason, wres.Commit
-	if err != nil {
-		return HoldResult{Outcome: outcome.Failed}, writeErr(path, err)
-	}
-	return res, nil
+		now := st.Now()
+		return func(cur gitwriter.Current, chain []string, res *HoldResult) (gitwriter.Edit, error) {
+			out, lifted, err := holds.Remove(cur.Content, chain, func(h holds.Hold) bool { return h.Within(envs, apps) })
+			if err != nil {
+				return gitwriter.Edit{}, exitcode.AsInvalid(err)
+			}
+			res.Holds, res.Outcome = lifted, outcome.Updated
+			left, _ := holds.Parse(out, chain)
+			still := ""
+			if i := slices.IndexFunc(left, func(h holds.Hold) bool { return overlaps(h, envs, apps) && h.Active(now) }); i >= 0 {
+				still = fmt.Sprintf("; still held by %s, covering %s (wider than asked: lift it by its own scope)", left[i].Name(), left[i].Scope())
+			}
+			if len(lifted) == 0 {
+				res.Outcome = outcome.AlreadyThere
+				return gitwriter.Edit{Reason: fmt.Sprintf("no hold within %s (%s) to lift%s", strings.Join(envs, ", "), appsOr(apps), still)}, nil
+			}
+			names := make([]string, len(lifted))
+			for i, h := range lifted {
+				names[i] = h.Name() + ", covering " + h.Scope()
+			}
+			msg := fmt.Sprintf("Lift %s\n\n", strings.Join(names, "; "))
+			if r := oneline.Fold(strings.TrimSpace(st.Reason)); r != "" {
+				msg += r + "\n\n"
+			}
+			msg += "Slipway-Unhold-By: " + by + "\n"
+			return gitwriter.Edit{Changed: true, Content: out, Message: msg, Reason: "lifted: " + strings.Join(names, "; ") + still}, nil
+		}, nil
+	})
 }
 
 func appsOr(apps []string) string {
@@ -244,26 +254,6 @@ func overlaps(h holds.Hold, envs, apps []string) bool {
 			slices.ContainsFunc(want, func(w string) bool { return slices.Contains(have, w) })
 	}
 	return anyOf(h.Environments, envs) && anyOf(h.Apps, apps)
-}
-
-// parseHolds reads the holds file a command edits: one that does not parse
-// is a person's to fix, never edited over.
-func parseHolds(path string, cur gitwriter.Current, chain []string) ([]holds.Hold, error) {
-	if !cur.Exists {
-		return nil, nil
-	}
-	hs, err := holds.Parse(cur.Content, chain)
-	if err != nil {
-		return nil, exitcode.Invalidf("%s: %v: fix it in a commit first (until then it holds everything)", path, err)
-	}
-	return hs, nil
-}
-
-func writeErr(path string, err error) error {
-	if errors.Is(err, gitwriter.ErrBranchNotFound) {
-		return exitcode.AsInvalid(err)
-	}
-	return fmt.Errorf("write %s: %w", path, err)
 }
 
 // PlanSettings are `promoter plan`.
