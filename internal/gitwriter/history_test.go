@@ -2,6 +2,9 @@ package gitwriter
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +102,33 @@ func TestHistoryRevisionsCarryTheSettersMessage(t *testing.T) {
 	assert.Empty(t, cut[0].Message)
 }
 
+// A path that was a folder, or had a file where a folder on its way is,
+// at some commit, has no version there: the walk goes on past it.
+func TestHistoryOfAPathThatWasAFolder(t *testing.T) {
+	srv := gitrepo.New(t, map[string]string{"charts/x/y": "a\n", "charts/z": "z\n"})
+	// The swap, as a person would make it with git.
+	work := t.TempDir()
+	for _, args := range [][]string{{"clone", "-q", srv.Dir, "."}, {"rm", "-q", "-r", "charts/x", "charts/z"}} {
+		gitIn(t, work, args...)
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "charts/z"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "charts/x"), []byte("b\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "charts/z/w"), []byte("w\n"), 0o644))
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", "swap"}, {"push", "-q", "origin", "HEAD:main"}} {
+		gitIn(t, work, args...)
+	}
+	cur, err := newWriter(srv.URL(), nil, nil).Read(context.Background(), "charts/x")
+	require.NoError(t, err)
+	for _, path := range []string{"charts/x", "charts/x/y", "charts/z", "charts/z/w"} {
+		var exists []bool
+		require.NoError(t, cur.History(context.Background(), path, 10, func(r Revision) bool {
+			exists = append(exists, r.Exists)
+			return true
+		}), path)
+		assert.Len(t, exists, 2, path)
+	}
+}
+
 func TestHistoryMissingBranch(t *testing.T) {
 	srv := gitrepo.New(t, seed())
 	w := newWriter(srv.URL(), nil, func(o *Options) { o.Branch = "nope" })
@@ -171,4 +201,13 @@ func TestHistoryOfAHeadBeyondTheDepth(t *testing.T) {
 		return Edit{}, cur.History(context.Background(), tagPath, 2, func(Revision) bool { return true })
 	}, false)
 	require.ErrorIs(t, err, ErrHeadNotInHistory)
+}
+
+func gitIn(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=x", "GIT_AUTHOR_EMAIL=x@x", "GIT_COMMITTER_NAME=x", "GIT_COMMITTER_EMAIL=x@x")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
 }
