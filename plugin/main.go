@@ -30,7 +30,10 @@ allow it, the target runs nothing newer, no freeze is on and the soak time
 has passed; it waits (Running, requeued) during freezes and soak.
 
 Endpoints: POST /api/v1/template.execute (bearer token from --token-file),
-GET /healthz, GET /metrics (Prometheus). SIGTERM drains in-flight requests.`,
+GET /healthz, GET /metrics (Prometheus). SIGTERM drains in-flight requests.
+A hold in the charts repo's holds file covering the target waits like a freeze.
+
+Commands for people, with the same configuration: plan, hold, unhold.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: ":4355", EnvVars: env("addr"), Usage: "listen address"},
 			&cli.StringFlag{Name: "token-file", Value: "/var/run/argo/token", EnvVars: env("token-file"),
@@ -49,5 +52,6 @@ GET /healthz, GET /metrics (Prometheus). SIGTERM drains in-flight requests.`,
 				Log: rt.Log, Redactor: rt.Redactor,
 			})
 		},
+		Commands: commands(),
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -182,4 +183,65 @@ func TestListeningLineMasksTheRepoPassword(t *testing.T) {
 	logs := stderr.String()
 	assert.Contains(t, logs, `"repo":"ssh://git@127.0.0.1:1/charts.git"`)
 	assert.NotContains(t, logs, password)
+}
+
+// The commands for people run as the promoter binary with the plugin's own
+// configuration: hold (exit 0, a commit), plan (the hold shows, JSON on
+// stdout), unhold; bad input exits 2; the token never shows.
+func TestReleaseControlCommands(t *testing.T) {
+	git := gitrepo.New(t, map[string]string{
+		"charts/app-config/image-tags/integration/frontend": "image_tag: v42\nautomatic_deploys_enabled: true\npromote_deployment: true\n",
+		"charts/app-config/image-tags/staging/frontend":     "image_tag: v41\nautomatic_deploys_enabled: true\npromote_deployment: true\n",
+	})
+	example, err := os.ReadFile("promoter.example.yaml")
+	require.NoError(t, err)
+	cfg := strings.Replace(string(example), "https://github.com/alphagov/govuk-helm-charts.git", git.URL(), 1)
+	promoter := func(args ...string) (int, string, string) {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "PROMOTER_TEST_MAIN=1", "SLIPWAY_CONFIG_YAML="+cfg, "SLIPWAY_GIT_TOKEN="+gitrepo.Password,
+			"SLIPWAY_GIT_USERNAME="+gitrepo.User, "SLIPWAY_LOG_FORMAT=json")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		assert.NotContains(t, stdout.String()+stderr.String(), gitrepo.Password)
+		return code, stdout.String(), stderr.String()
+	}
+	code, _, logs := promoter("hold", "--env", "staging", "--reason", "INC-1234", "--by", "jane", "--until", "2h")
+	require.Equal(t, 0, code, logs)
+	assert.Contains(t, logs, `"msg":"held: INC-1234 by jane since `)
+	assert.Contains(t, git.Message("main"), "Hold staging (all apps): INC-1234")
+
+	code, out, logs := promoter("plan", "--output", "json")
+	require.Equal(t, 0, code, logs)
+	var plan struct {
+		Holds []struct{ Reason string } `json:"holds"`
+		Apps  []struct {
+			Steps []struct{ Outcome, Summary string } `json:"steps"`
+		} `json:"apps"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &plan), out)
+	require.Len(t, plan.Holds, 1)
+	assert.Equal(t, "INC-1234", plan.Holds[0].Reason)
+	require.Len(t, plan.Apps, 1)
+	assert.Equal(t, "held", plan.Apps[0].Steps[0].Outcome)
+	assert.Equal(t, "held: INC-1234 by jane", plan.Apps[0].Steps[0].Summary)
+
+	code, _, logs = promoter("unhold", "--env", "staging", "--by", "sam")
+	require.Equal(t, 0, code, logs)
+	assert.Contains(t, logs, "lifted: INC-1234 by jane")
+
+	for _, bad := range [][]string{
+		{"hold", "--env", "qa", "--reason", "x", "--by", "y"},
+		{"hold", "--env", "staging", "--by", "y"},
+		{"plan", "--output", "yaml"},
+		{"plan", "--app", "../x"},
+	} {
+		code, _, logs := promoter(bad...)
+		assert.Equal(t, 2, code, "%v: %s", bad, logs)
+	}
 }

@@ -1,5 +1,7 @@
-// Package benchrepo builds the synthetic charts repo the benchmarks share:
-// 300 apps x 3 environments with 20,000 commits of history by default.
+// Package benchrepo builds the synthetic charts repo the benchmarks share
+// (300 apps x 3 environments with 20,000 commits of history by default;
+// the release-control benchmark takes 1,000 apps and 5,000 commits), and
+// serves it over HTTP, with added latency where a benchmark asks.
 package benchrepo
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/slipway-deploy/slipway/internal/testsupport/gitserver"
 )
@@ -112,4 +115,47 @@ func Serve(cache string, apps, commits int, user, pass string) (url, addr string
 	}
 	go http.Serve(ln, srv)
 	return "http://" + ln.Addr().String() + "/charts.git", ln.Addr().String(), nil
+}
+
+// Latency delays every request by d before handing it on: a stand-in for
+// a remote git host's round trip, on loopback.
+func Latency(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServeRoot serves the bare repositories under root with git http-backend
+// on loopback, demanding user and pass, every request delayed by latency.
+// It returns the base URL (http://addr) and a stop function.
+func ServeRoot(root, user, pass string, latency time.Duration) (base string, stop func(), err error) {
+	srv, err := gitserver.New(root, user, pass)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: Latency(srv, latency)}
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
+}
+
+// Copy makes a copy of the bare repository src at dst (hard links where it
+// can: the objects are never written in place), so that a benchmark's
+// writes leave the generated repo as it was.
+func Copy(src, dst string) error {
+	os.RemoveAll(dst)
+	if err := Git("", "clone", "-q", "--bare", "--local", src, dst); err != nil {
+		return err
+	}
+	return Git(dst, "config", "http.receivepack", "true")
 }

@@ -3,12 +3,13 @@
 // once (names, remote, layout, template) before the network, then writes.
 // Write is the writer both bump-tag and the promoter use: it applies the
 // change to each push attempt's head, and the Result says how it ended
-// (Updated, RolledBack, AlreadyThere, NewerPresent, ExpectationFailed, or
-// the outcome of the caller's Gate).
+// (Updated, RolledBack, AlreadyThere, NewerPresent, ExpectationFailed,
+// Held, or the outcome of the caller's Gate).
 //
 // Without a Gate, Write applies bump-tag's rules on every attempt: already
 // there (no commit), a downgrade (refused unless a rollback was asked for),
-// a compare-and-swap that no longer holds, or an edit. A caller that
+// a compare-and-swap that no longer holds, a hold in the holds file read at
+// the same head (refused unless overridden), or an edit. A caller that
 // decides for itself (the promoter) passes a Gate instead: bumptag's rules
 // do not run, and the Gate is asked on every attempt, at the head the
 // commit would be pushed onto.
@@ -21,10 +22,12 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
+	"github.com/slipway-deploy/slipway/internal/holds"
 	"github.com/slipway-deploy/slipway/internal/oneline"
 	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/release"
@@ -51,11 +54,16 @@ type Request struct {
 	Workflow string
 	// SourceEnv is the environment a promotion came from, recorded as a trailer.
 	SourceEnv chartsrepo.Env
+	// OverrideHold, when set, is why a person writes through a hold (or a
+	// holds file that cannot be read): the write goes ahead and both the
+	// hold and this reason are recorded as trailers. Without it a hold
+	// refuses the write (Held).
+	OverrideHold string
 	// Message is the commit message template (DefaultMessage when nil).
 	Message *Message
 	DryRun  bool
 	// Gate, when set, is the caller's own decision. It replaces bumptag's
-	// rules (already there, downgrade, ExpectCurrent) and runs on every
+	// rules (already there, downgrade, ExpectCurrent, holds) and runs on every
 	// attempt against the target file at the head the commit would be
 	// pushed onto (at.Read and at.History see that same head), so a
 	// decision made on an older head is never pushed.
@@ -99,6 +107,8 @@ type Charts struct {
 	Layout *chartsrepo.Layout
 	Policy *release.Policy
 	Writer *gitwriter.Writer
+	// Now is the clock holds are read against (time.Now by default).
+	Now func() time.Time
 }
 
 // Result reports a bump.
@@ -161,6 +171,8 @@ type plan struct {
 	promote bool
 	policy  *release.Policy
 	keys    tagfile.Keys
+	layout  *chartsrepo.Layout
+	now     func() time.Time
 }
 
 // Write writes req into ch's repo.
@@ -173,7 +185,11 @@ func Write(ctx context.Context, ch Charts, req Request) (Result, error) {
 	if req.Message == nil {
 		req.Message = defaultMessage
 	}
-	p := &plan{req: req, path: path, promote: ch.Policy.IsRelease(req.Tag.String()), policy: ch.Policy, keys: ch.Layout.Keys}
+	if ch.Now == nil {
+		ch.Now = time.Now
+	}
+	p := &plan{req: req, path: path, promote: ch.Policy.IsRelease(req.Tag.String()), policy: ch.Policy, keys: ch.Layout.Keys,
+		layout: ch.Layout, now: ch.Now}
 	if req.Promote != nil {
 		p.promote = *req.Promote
 	}
@@ -206,6 +222,8 @@ type decision struct {
 	edit     gitwriter.Edit
 	previous string
 	rollback bool
+	// overridden is the hold a person wrote through (OverrideHold).
+	overridden *holds.Hold
 }
 
 // stop is a decision to write nothing.
@@ -260,12 +278,41 @@ func (p *plan) decide(cur gitwriter.Current) (decision, error) {
 			return d.stop(outcome.AlreadyThere, fmt.Sprintf("already at %s", tag)), nil
 		}
 	}
+	if req.Gate == nil {
+		var stop bool
+		if d, stop = p.held(d, cur); stop {
+			return d, nil
+		}
+	}
 	msg, err := p.message(d)
 	if err != nil {
 		return d, err
 	}
 	d.edit = gitwriter.Edit{Changed: true, Content: next, Message: msg, Reason: d.edit.Reason}
 	return d, nil
+}
+
+// held reads the holds file at the same head as the tag file: a hold that
+// covers the app in the environment stops the write, unless a person
+// overrides it (then it is recorded). A holds file that cannot be read
+// holds everything.
+func (p *plan) held(d decision, cur gitwriter.Current) (_ decision, stop bool) {
+	path := p.layout.HoldsFile()
+	hf, err := cur.Read(path)
+	set := holds.Load(path, hf.Content, hf.Exists, err, p.layout.Chain())
+	h, held := set.Covering(p.req.Env.String(), p.req.App.String(), p.now())
+	switch {
+	case !held:
+		return d, false
+	case p.req.OverrideHold != "":
+		d.overridden = &h
+		return d, false
+	}
+	what := h.String()
+	if h.Broken() == nil {
+		what += ", covering " + h.Scope()
+	}
+	return d.stop(outcome.Held, "held: "+what+"; --override-hold REASON writes anyway"), true
 }
 
 // rules are bump-tag's own, for a caller without a Gate: already there, a
@@ -315,7 +362,10 @@ func (p *plan) message(d decision) (string, error) {
 		fmt.Fprintf(&b, "Slipway-Source-Env: %s\n", req.SourceEnv)
 	}
 	if d.rollback {
-		b.WriteString("Slipway-Rollback: true\n")
+		fmt.Fprintf(&b, "%s: true\n%s: %s\n", TrailerRollback, TrailerRollbackFrom, d.previous)
+	}
+	if d.overridden != nil {
+		fmt.Fprintf(&b, "%s: %s\n%s: %s\n", TrailerOverrideHold, oneline.Fold(req.OverrideHold), TrailerOverriddenHold, d.overridden)
 	}
 	if req.Workflow != "" {
 		fmt.Fprintf(&b, "Slipway-Workflow: %s\n", oneline.Fold(req.Workflow))

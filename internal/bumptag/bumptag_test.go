@@ -156,6 +156,13 @@ func TestDecisions(t *testing.T) {
 			if tt.req.AllowDowngrade {
 				assert.Contains(t, msg, "Slipway-Previous-Tag: v42\n")
 				assert.Contains(t, msg, "Slipway-Rollback: true")
+				assert.Contains(t, msg, "Slipway-Rollback-From: v42")
+				from, ok := RollbackFrom(msg)
+				assert.True(t, ok)
+				assert.Equal(t, "v42", from)
+			} else {
+				_, ok := RollbackFrom(msg)
+				assert.False(t, ok, "only a rollback says it is one")
 			}
 		})
 	}
@@ -264,4 +271,126 @@ func TestGateReplacesBumptagsRules(t *testing.T) {
 	assert.Equal(t, outcome.AlreadyThere, res.Outcome)
 	assert.Equal(t, head, s.Head())
 	assert.Empty(t, s.EmptyCommits())
+}
+
+const holdsPath = "charts/app-config/holds.yaml"
+
+// holdFile is a holds file with one hold set an hour ago, lasting until
+// until (zero: until lifted).
+func holdFile(envs, apps string, until time.Time) string {
+	s := "holds:\n  - environments: [" + envs + "]\n    apps: [" + apps + "]\n    reason: INC-1234\n    by: jane\n" +
+		"    since: " + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + "\n"
+	if !until.IsZero() {
+		s += "    until: " + until.UTC().Format(time.RFC3339) + "\n"
+	}
+	return s
+}
+
+// A hold in the holds file, read at the same head as the tag file, stops
+// bump-tag with exit 3 and one line naming it; an expired hold, or one on
+// another app or environment, stops nothing; --override-hold writes
+// through it and records both; a holds file that cannot be parsed holds
+// everything.
+func TestHolds(t *testing.T) {
+	const v41 = "image_tag: v41\npromote_deployment: true\n"
+	tests := []struct {
+		name, holds string
+		cfg         Config
+		outcome     outcome.Outcome
+		code        int
+		reason      string
+		trailers    []string
+	}{
+		{name: "held", holds: holdFile("staging", "'*'", time.Time{}), outcome: outcome.Held, code: exitcode.Held,
+			reason: "held: INC-1234 by jane since "},
+		{name: "held for this app", holds: holdFile("'*'", "frontend, router", time.Time{}), outcome: outcome.Held, code: exitcode.Held,
+			reason: "covering all environments (frontend, router); --override-hold REASON writes anyway"},
+		{name: "held until later", holds: holdFile("staging", "frontend", time.Now().Add(time.Hour)), outcome: outcome.Held, code: exitcode.Held,
+			reason: " until "},
+		{name: "an expired hold stops nothing", holds: holdFile("staging", "'*'", time.Now().Add(-time.Minute)), outcome: outcome.Updated},
+		{name: "a hold on another environment", holds: holdFile("production", "'*'", time.Time{}), outcome: outcome.Updated},
+		{name: "a hold on another app", holds: holdFile("staging", "router", time.Time{}), outcome: outcome.Updated},
+		{name: "no holds", holds: "holds: []\n", outcome: outcome.Updated},
+		{name: "a malformed holds file holds everything", holds: "holds:\n  - environments: [staging\n", outcome: outcome.Held, code: exitcode.Held,
+			reason: "held: the holds file charts/app-config/holds.yaml is malformed (yaml: line 1: did not find expected ',' or ']'): everything is held until it is fixed; --override-hold REASON writes anyway"},
+		{name: "a typo is malformed too", holds: "holds:\n  - environment: [staging]\n", outcome: outcome.Held, code: exitcode.Held,
+			reason: "field environment not found"},
+		{name: "override", holds: holdFile("staging", "'*'", time.Time{}), cfg: Config{OverrideHold: "hotfix for INC-1234, approved by sam"},
+			outcome: outcome.Updated, trailers: []string{"Slipway-Override-Hold: hotfix for INC-1234, approved by sam\n", "Slipway-Overridden-Hold: INC-1234 by jane since "}},
+		{name: "override a malformed file", holds: "holds: [\n", cfg: Config{OverrideHold: "the holds file is broken"},
+			outcome: outcome.Updated, trailers: []string{"Slipway-Override-Hold: the holds file is broken\n", "Slipway-Overridden-Hold: the holds file charts/app-config/holds.yaml is malformed"}},
+		{name: "an override with nothing held records nothing", holds: "holds: []\n", cfg: Config{OverrideHold: "just in case"}, outcome: outcome.Updated},
+		{name: "already there while held: nothing to write", holds: holdFile("staging", "'*'", time.Time{}), cfg: Config{Tag: "v41"},
+			outcome: outcome.AlreadyThere, reason: "already at v41"},
+		{name: "a dry run says it would be held", holds: holdFile("staging", "'*'", time.Time{}), cfg: Config{DryRun: true},
+			outcome: outcome.Held, code: exitcode.Held},
+		{name: "another holds file", holds: holdFile("staging", "'*'", time.Time{}), cfg: Config{HoldsFile: "ops/holds.yaml"}, outcome: outcome.Updated},
+		{name: "an invalid holds file path", holds: "holds: []\n", cfg: Config{HoldsFile: "../holds.yaml"}, outcome: 0, code: exitcode.Invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := gitrepo.New(t, map[string]string{stagingFrontend: v41, holdsPath: tt.holds})
+			head := s.Head()
+			cfg := runConfig(s, tt.cfg)
+			cfg.App, cfg.Env = "frontend", "staging"
+			if cfg.Tag == "" {
+				cfg.Tag = "v42"
+			}
+			res, err := Run(context.Background(), cfg)
+			assert.Equal(t, tt.code, exitCode(res, err), "%v", err)
+			assert.Equal(t, tt.outcome, res.Outcome)
+			assert.Contains(t, res.Reason, tt.reason)
+			assert.NotContains(t, res.Reason, "\n")
+			if !tt.outcome.Wrote() {
+				assert.Equal(t, head, s.Head(), "nothing written")
+				return
+			}
+			got, _ := s.Read(stagingFrontend)
+			assert.Equal(t, "image_tag: v42\npromote_deployment: true\n", got)
+			msg := s.Message("main")
+			for _, tr := range tt.trailers {
+				assert.Contains(t, msg, tr)
+			}
+			if tt.trailers == nil {
+				assert.NotContains(t, msg, "Hold")
+			}
+		})
+	}
+}
+
+// A hold committed while bump-tag's push is in flight is honoured on the
+// retry: the holds file is read again at the head the write would land on.
+func TestHoldLandingMidPushIsHonoured(t *testing.T) {
+	s := gitrepo.New(t, map[string]string{stagingFrontend: "image_tag: v41\n"})
+	next := s.Commit("Hold staging", map[string]string{holdsPath: holdFile("staging", "'*'", time.Time{})})
+	s.Git("update-ref", "refs/heads/main", next+"^")
+	s.InstallHook("pre-receive", `[ -f "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main `+next+"\n")
+	cfg := runConfig(s, Config{App: "frontend", Env: "staging", Tag: "v42"})
+	res, err := Run(context.Background(), cfg)
+	assert.Equal(t, exitcode.Held, exitCode(res, err), "%v", err)
+	assert.Equal(t, outcome.Held, res.Outcome)
+	assert.Contains(t, res.Reason, "held: INC-1234 by jane")
+	assert.Equal(t, 2, res.Attempts, "the first push was refused; the second attempt found the hold")
+	assert.Equal(t, next, s.Head(), "nothing landed on top of the hold")
+	got, _ := s.Read(stagingFrontend)
+	assert.Equal(t, "image_tag: v41\n", got)
+}
+
+func TestRollbackFrom(t *testing.T) {
+	for msg, want := range map[string]string{
+		"Roll back a\n\nSlipway-App: a\nSlipway-Rollback: true\nSlipway-Rollback-From: v42\n": "v42",
+		"Roll back a\n\nSlipway-Previous-Tag: v42\nSlipway-Rollback: true\n":                  "v42", // written before Rollback-From
+		"Roll back a\n\nSlipway-Previous-Tag: none\nSlipway-Rollback: true\n":                 "",
+		"Update a\n\nSlipway-Previous-Tag: v42\n":                                             "",
+		"Slipway-Rollback-From: v42\n":                                                        "", // a subject, not a trailer
+		"Roll back\n\nSlipway-Rollback-From: v9\n\nSigned-off-by: x\n":                        "", // not the last paragraph
+		"": "",
+	} {
+		got, ok := RollbackFrom(msg)
+		assert.Equal(t, want, got, "%q", msg)
+		assert.Equal(t, want != "", ok, "%q", msg)
+	}
 }

@@ -24,6 +24,7 @@ type Config struct {
 	Git                            gitauth.Options
 	App, Env, Tag                  string
 	Environments, PathTemplate     string
+	HoldsFile, OverrideHold        string
 	ReleasePattern                 string
 	PromoteDeployment              string // "true", "false" or "" (by the release pattern)
 	AllowDowngrade, Create, DryRun bool
@@ -48,6 +49,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	layout, err := chartsrepo.NewLayout(cfg.PathTemplate, cfg.Environments, tagfile.DefaultKeys)
+	if err == nil {
+		err = layout.SetHoldsFile(cfg.HoldsFile)
+	}
 	if err != nil {
 		return Result{}, exitcode.AsInvalid(err)
 	}
@@ -97,7 +101,11 @@ func (cfg *Config) defaults() {
 // request checks the names, flags and template into a Request: the one
 // place bump-tag's inputs are validated.
 func (cfg *Config) request(layout *chartsrepo.Layout) (Request, error) {
-	req := Request{AllowDowngrade: cfg.AllowDowngrade, Create: cfg.Create, Workflow: cfg.Workflow, DryRun: cfg.DryRun}
+	req := Request{AllowDowngrade: cfg.AllowDowngrade, Create: cfg.Create, Workflow: cfg.Workflow, DryRun: cfg.DryRun,
+		OverrideHold: strings.TrimSpace(cfg.OverrideHold)}
+	if cfg.OverrideHold != "" && req.OverrideHold == "" {
+		return req, exitcode.Invalidf("--override-hold needs a reason, recorded in the commit")
+	}
 	var err error
 	if req.App, err = chartsrepo.ParseApp(cfg.App); err != nil {
 		return req, exitcode.AsInvalid(err)

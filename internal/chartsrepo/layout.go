@@ -22,6 +22,8 @@ import (
 const (
 	DefaultPathTemplate = "charts/app-config/image-tags/{{.Env}}/{{.App}}"
 	DefaultChain        = "integration,staging,production"
+	// DefaultHoldsFile is where the holds that stop writes live.
+	DefaultHoldsFile = "charts/app-config/holds.yaml"
 )
 
 var (
@@ -39,6 +41,7 @@ const MaxAppLen = 63
 type Layout struct {
 	pathTmpl *template.Template
 	chain    []string
+	holds    string
 	Keys     tagfile.Keys
 }
 
@@ -71,7 +74,24 @@ func NewLayout(pathTemplate, chain string, keys tagfile.Keys) (*Layout, error) {
 	if keys == (tagfile.Keys{}) {
 		keys = tagfile.DefaultKeys
 	}
-	return &Layout{pathTmpl: tmpl, chain: envs, Keys: keys}, nil
+	return &Layout{pathTmpl: tmpl, chain: envs, holds: DefaultHoldsFile, Keys: keys}, nil
+}
+
+// HoldsFile is the repo-relative path of the holds file.
+func (l *Layout) HoldsFile() string { return l.holds }
+
+// SetHoldsFile sets where the holds file lives ("" keeps the default); the
+// path must stay inside the repo, as a tag file's must.
+func (l *Layout) SetHoldsFile(p string) error {
+	if p == "" {
+		return nil
+	}
+	clean, err := repoPath("holds file", p)
+	if err != nil {
+		return err
+	}
+	l.holds = clean
+	return nil
 }
 
 // Chain returns the environments in promotion order.
@@ -141,19 +161,26 @@ func (l *Layout) TagFile(env Env, app App) (string, error) {
 	if err := l.pathTmpl.Execute(&buf, struct{ Env, App string }{env.s, app.s}); err != nil {
 		return "", fmt.Errorf("path template: %w", err)
 	}
-	p := buf.String()
+	if buf.Len() == 0 {
+		return "", fmt.Errorf("path template renders an empty path")
+	}
+	return repoPath("tag file path", buf.String())
+}
+
+// repoPath checks that p is a clean path inside the repo.
+func repoPath(what, p string) (string, error) {
 	clean := path.Clean(p)
 	switch {
 	case p == "" || clean == ".":
-		return "", fmt.Errorf("path template renders an empty path")
+		return "", fmt.Errorf("%s is empty", what)
 	case path.IsAbs(p) || strings.Contains(p, "\\"):
-		return "", fmt.Errorf("tag file path %q must be relative to the repo", p)
+		return "", fmt.Errorf("%s %q must be relative to the repo", what, p)
 	case clean != p || clean == ".." || strings.HasPrefix(clean, "../"):
-		return "", fmt.Errorf("tag file path %q leaves the repo or is not clean", p)
+		return "", fmt.Errorf("%s %q leaves the repo or is not clean", what, p)
 	}
 	for _, part := range strings.Split(clean, "/") {
 		if part == ".git" {
-			return "", fmt.Errorf("tag file path %q is inside .git", p)
+			return "", fmt.Errorf("%s %q is inside .git", what, p)
 		}
 	}
 	return clean, nil

@@ -153,3 +153,59 @@ func TestParseNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"app":"frontend","env":"staging","tag":"v42"}`, string(text), "logs and JSON show the name")
 }
+
+// The plan lists the repo: each tag file path gives back its environment
+// and app; nothing else does.
+func TestTagFiles(t *testing.T) {
+	l, err := NewLayout("", "", tagfile.Keys{})
+	require.NoError(t, err)
+	m, err := l.TagFiles()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"charts/app-config/image-tags/integration", "charts/app-config/image-tags/staging",
+		"charts/app-config/image-tags/production"}, m.Dirs())
+	for path, want := range map[string]string{
+		"charts/app-config/image-tags/staging/frontend":      "staging frontend",
+		"charts/app-config/image-tags/production/router-api": "production router-api",
+		"charts/app-config/image-tags/preview/frontend":      "",
+		"charts/app-config/image-tags/staging/Frontend":      "",
+		"charts/app-config/image-tags/staging/a/b":           "",
+		"charts/app-config/holds.yaml":                       "",
+		"charts/app-config/image-tags/staging/frontend.yaml": "",
+		"charts/app-config/image-tags/staging/.hidden-thing": "",
+	} {
+		env, app, ok := m.Parse(path)
+		if want == "" {
+			assert.False(t, ok, path)
+			continue
+		}
+		require.True(t, ok, path)
+		assert.Equal(t, want, env.String()+" "+app.String())
+	}
+
+	other, err := NewLayout("apps/{{.App}}/{{.Env}}.yaml", "", tagfile.Keys{})
+	require.NoError(t, err)
+	m, err = other.TagFiles()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"apps"}, m.Dirs())
+	env, app, ok := m.Parse("apps/frontend/staging.yaml")
+	assert.True(t, ok)
+	assert.Equal(t, "staging frontend", env.String()+" "+app.String())
+
+	twice, err := NewLayout("{{.App}}/{{.Env}}/{{.App}}", "", tagfile.Keys{})
+	require.NoError(t, err)
+	_, err = twice.TagFiles()
+	assert.ErrorContains(t, err, "exactly once")
+}
+
+func TestHoldsFile(t *testing.T) {
+	l, err := NewLayout("", "", tagfile.Keys{})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultHoldsFile, l.HoldsFile())
+	require.NoError(t, l.SetHoldsFile(""))
+	assert.Equal(t, DefaultHoldsFile, l.HoldsFile(), "empty keeps the default")
+	require.NoError(t, l.SetHoldsFile("ops/holds.yaml"))
+	assert.Equal(t, "ops/holds.yaml", l.HoldsFile())
+	for _, bad := range []string{"/etc/holds", "../holds.yaml", ".git/holds", "a//b"} {
+		assert.Error(t, l.SetHoldsFile(bad), bad)
+	}
+}

@@ -13,9 +13,11 @@
 package gitwriter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -24,8 +26,12 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -40,6 +46,9 @@ const (
 	// and deletes the work branch, as the reference user's script does.
 	Branch Strategy = "branch"
 )
+
+// DefaultMaxAttempts bounds a write's push attempts when Options do not.
+const DefaultMaxAttempts = 20
 
 // ErrBranchMoved is wrapped when a push lost the race to another writer.
 var ErrBranchMoved = errors.New("branch moved")
@@ -58,7 +67,8 @@ type Options struct {
 	Strategy    Strategy
 	AuthorName  string
 	AuthorEmail string
-	// MaxAttempts bounds the push attempts (default 10).
+	// MaxAttempts bounds the push attempts (default 20: with 50 writers
+	// racing on one branch, the unluckiest needs about 10).
 	MaxAttempts int
 	// NetworkAttempts bounds retries of a fetch or push that failed for a
 	// network reason (default 3).
@@ -160,7 +170,7 @@ func New(o Options) *Writer {
 		o.Strategy = Direct
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 10
+		o.MaxAttempts = DefaultMaxAttempts
 	}
 	if o.NetworkAttempts <= 0 {
 		o.NetworkAttempts = 3
@@ -184,13 +194,16 @@ func New(o Options) *Writer {
 }
 
 // DefaultBackoff waits a random time (full jitter) in a window that starts
-// at the length of the last attempt and doubles each time, up to 16 times
-// it. Scaling by the attempt's own length spreads racing writers over about
-// as many attempt-lengths as there are writers, whatever the speed of the
-// server: on a quick one the waits are short, on a loaded one they grow.
+// at the length of the last attempt and doubles each time, up to 8 times
+// it. Scaling by the attempt's own length spreads racing writers over
+// about as many attempt-lengths as there are writers, whatever the speed
+// of the server: on a quick one the waits are short, on a loaded one they
+// grow. The cap keeps the unluckiest writer's waits short: with 50 writers
+// racing, 16 times cut the retries by a few percent but doubled the
+// slowest writer's time (docs/benchmarks.md).
 func DefaultBackoff(attempt int, last time.Duration) time.Duration {
 	base := max(last, 50*time.Millisecond)
-	limit := base << min(max(attempt-2, 0), 4)
+	limit := base << min(max(attempt-2, 0), 3)
 	return time.Duration(rand.Int64N(int64(limit))) + 5*time.Millisecond
 }
 
@@ -198,11 +211,24 @@ func (w *Writer) remoteRef() plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName("origin", w.o.Branch)
 }
 
-// fetch brings the branch head into the in-memory store (a depth-1 fetch,
-// which after the first one transfers only what moved) and returns it, for
-// reading files at it; hist is where History reads.
+// refetchDepth is the depth of every fetch after a store's first. A
+// depth-1 fetch onto a depth-1 store makes git's upload-pack send the
+// head's whole tree again (every tag file of every app: 170 KiB for 3,000
+// files), because the new shallow boundary hides what the old head holds;
+// a deeper one reaches back to the head the store has, and the server
+// sends only the commits since and what they changed (25 KiB). More
+// commits than this since the last fetch cost one whole tree again.
+const refetchDepth = 64
+
+// fetch brings the branch head into the in-memory store (a depth-1 fetch
+// the first time, then only what moved) and returns it, for reading files
+// at it; hist is where History reads.
 func (w *Writer) fetch(ctx context.Context, hist *history) (*snapshot, error) {
-	head, err := w.fetchInto(ctx, &w.repo, 1, "fetch")
+	depth := 1
+	if w.repo != nil {
+		depth = refetchDepth
+	}
+	head, err := w.fetchInto(ctx, &w.repo, depth, "fetch")
 	if err != nil {
 		return nil, err
 	}
@@ -350,17 +376,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 			return res, fmt.Errorf("the branch strategy needs a work branch name")
 		}
 		if !dryRun {
-			// The work branch this run pushed goes, on success or failure.
-			defer func() {
-				if pushed.IsZero() {
-					return
-				}
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				if derr := w.deleteWorkBranch(cctx, workBranch, pushed); derr != nil && err == nil {
-					err = derr
-				}
-			}()
+			defer w.dropWorkBranch(ctx, workBranch, &pushed, &err)
 		}
 	}
 	hist := &history{w: w}
@@ -371,6 +387,7 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 		if err != nil {
 			return res, err
 		}
+		fetched := time.Now()
 		cur, err := at.read(path)
 		if err != nil {
 			return res, err
@@ -383,13 +400,14 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 		if !e.Changed {
 			return res, nil
 		}
-		commit, diff, err := w.commit(at.commit, path, e)
+		b, err := w.commit(at.commit, path, e)
 		if err != nil {
 			return res, err
 		}
-		res.Diff = diff
+		commit := b.commit
 		if dryRun {
-			return res, nil
+			res.Diff, err = w.diff(at.commit, commit)
+			return res, err
 		}
 		if w.o.Strategy == Branch {
 			if err := w.pushWork(ctx, commit, workBranch); err != nil {
@@ -397,25 +415,52 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 			}
 			pushed = commit
 		}
-		err = w.pushTarget(ctx, commit)
+		built := time.Now()
+		err = w.pushTarget(ctx, at.commit.Hash, b)
+		// Where an attempt's time goes, for a slow write's log.
+		took := []any{"fetch", fetched.Sub(started).Round(time.Millisecond).String(),
+			"edit", built.Sub(fetched).Round(time.Millisecond).String(), "push", time.Since(built).Round(time.Millisecond).String()}
 		if err == nil {
 			res.Changed, res.Commit = true, commit.String()
-			return res, nil
-		}
-		if !errors.Is(err, ErrBranchMoved) {
+			w.o.Log.Debug("pushed", append([]any{"branch", w.o.Branch, "attempt", attempt}, took...)...)
+			res.Diff, err = w.diff(at.commit, commit) // after the push: not in the race's window
 			return res, err
 		}
-		if attempt >= w.o.MaxAttempts {
-			return res, fmt.Errorf("push to %s: %w: lost the race %d times: %v", w.o.Branch, ErrAttemptsSpent, attempt, err)
-		}
-		wait := w.o.Backoff(attempt+1, time.Since(started))
-		w.o.Log.Info("branch moved under us; re-applying the edit on the new head",
-			"branch", w.o.Branch, "attempt", attempt, "wait", wait.Round(time.Millisecond).String(),
-			"cause", err.Error())
-		if err := sleep(ctx, wait); err != nil {
+		if err := w.lost(ctx, attempt, time.Since(started), err, took); err != nil {
 			return res, err
 		}
 	}
+}
+
+// dropWorkBranch deletes the work branch this run pushed (*pushed, if
+// any), on success or failure; failing to is the write's error when it
+// had none.
+func (w *Writer) dropWorkBranch(ctx context.Context, name string, pushed *plumbing.Hash, err *error) {
+	if pushed.IsZero() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if derr := w.deleteWorkBranch(cctx, name, *pushed); derr != nil && *err == nil {
+		*err = derr
+	}
+}
+
+// lost handles a push that failed after an attempt of length took: a lost
+// race waits its backoff (nil: try again); anything else, or a race lost
+// once too often, is the write's error.
+func (w *Writer) lost(ctx context.Context, attempt int, length time.Duration, err error, took []any) error {
+	if !errors.Is(err, ErrBranchMoved) {
+		return err
+	}
+	if attempt >= w.o.MaxAttempts {
+		return fmt.Errorf("push to %s: %w: lost the race %d times: %v", w.o.Branch, ErrAttemptsSpent, attempt, err)
+	}
+	wait := w.o.Backoff(attempt+1, length)
+	w.o.Log.Info("branch moved under us; re-applying the edit on the new head", append([]any{
+		"branch", w.o.Branch, "attempt", attempt, "wait", wait.Round(time.Millisecond).String(),
+		"cause", err.Error()}, took...)...)
+	return sleep(ctx, wait)
 }
 
 // pushWork force-pushes commit to the Branch strategy's work branch: a
@@ -434,21 +479,59 @@ func (w *Writer) pushWork(ctx context.Context, commit plumbing.Hash, workBranch 
 	return nil
 }
 
-// pushTarget sends commit to the target branch (a fast-forward: the commit
-// is built on the head it was read from).
-func (w *Writer) pushTarget(ctx context.Context, commit plumbing.Hash) error {
-	local := plumbing.NewBranchReferenceName("slipway-push")
-	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(local, commit)); err != nil {
-		return err
-	}
-	spec := config.RefSpec(fmt.Sprintf("%s:%s", local, plumbing.NewBranchReferenceName(w.o.Branch)))
-	if err := w.pushSpec(ctx, spec); err != nil {
+// pushTarget moves the target branch from old, the head the commit was
+// built on, to the new commit, in one request: the commit and the objects
+// it added, and the update "old to new", which the server applies only if
+// the branch still points at old (under its lock). There is no ref
+// advertisement first (the head is known: it was just fetched) and no
+// walk of the tree to work out what to send (the commit's own objects are
+// all the server lacks): the window in which another writer can move the
+// branch is as short as one round trip.
+func (w *Writer) pushTarget(ctx context.Context, old plumbing.Hash, b built) error {
+	err := w.withNetworkRetry(ctx, "push", func() error {
+		return w.receivePack(ctx, plumbing.NewBranchReferenceName(w.o.Branch), old, b)
+	})
+	if err != nil {
 		if movedError(err) {
 			return fmt.Errorf("push %s: %w (%v)", w.o.Branch, ErrBranchMoved, err)
 		}
 		return fmt.Errorf("push %s: %w", w.o.Branch, err)
 	}
 	return nil
+}
+
+func (w *Writer) receivePack(ctx context.Context, ref plumbing.ReferenceName, old plumbing.Hash, b built) error {
+	ep, err := transport.NewEndpoint(w.o.URL)
+	if err != nil {
+		return err
+	}
+	c, err := client.NewClient(ep)
+	if err != nil {
+		return err
+	}
+	s, err := c.NewReceivePackSession(ep, w.o.Auth)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var pack bytes.Buffer
+	if _, err := packfile.NewEncoder(&pack, w.repo.Storer, false).Encode(b.objects, 0); err != nil {
+		return fmt.Errorf("pack the commit: %w", err)
+	}
+	req := packp.NewReferenceUpdateRequest()
+	if err := req.Capabilities.Set(capability.ReportStatus); err != nil {
+		return err
+	}
+	req.Commands = []*packp.Command{{Name: ref, Old: old, New: b.commit}}
+	req.Packfile = io.NopCloser(&pack)
+	rs, err := s.ReceivePack(ctx, req)
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		return errors.New("the server sent no report on the push")
+	}
+	return rs.Error()
 }
 
 func (w *Writer) pushSpec(ctx context.Context, spec config.RefSpec) error {

@@ -106,8 +106,12 @@ func TestDryRunPushesNothing(t *testing.T) {
 	assert.Equal(t, int64(0), s.Pushes())
 }
 
-// The branch moved between our fetch and our push: each way go-git can
-// report it must lead to a re-applied edit on the new head, not a failure.
+// The branch moved between our fetch and our push: whatever our store
+// knows of the new head, the push's "old to new" update is refused by the
+// server under its lock, and the edit is re-applied on the new head, not
+// a failure. (Before the push went straight to receive-pack, go-git
+// reported the first two cases itself, as "object not found" and
+// "non-fast-forward"; movedError still knows those forms.)
 func TestReappliesEditWhenBranchMoved(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -118,16 +122,16 @@ func TestReappliesEditWhenBranchMoved(t *testing.T) {
 		race func(t *testing.T, s *gitrepo.Server, w *Writer)
 	}{
 		{
-			name:   "unknown remote head (object not found)",
-			cause:  "object not found",
+			name:   "unknown remote head",
+			cause:  "failed to update ref",
 			deeper: true,
 			race: func(t *testing.T, s *gitrepo.Server, w *Writer) {
 				s.Commit("competitor", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
 			},
 		},
 		{
-			name:  "known remote head (non-fast-forward)",
-			cause: "non-fast-forward",
+			name:  "known remote head",
+			cause: "failed to update ref",
 			race: func(t *testing.T, s *gitrepo.Server, w *Writer) {
 				s.Commit("competitor", map[string]string{"charts/app-config/image-tags/staging/router": "image_tag: v8\n"})
 				// The competitor's commit is now in our store too.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	pathpkg "path"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -14,10 +16,17 @@ import (
 
 // Revision is one version of a file in its history.
 type Revision struct {
+	// Commit set this version (When is its committer time, Message its
+	// message, trailers included).
 	Commit  string
-	When    time.Time // committer time
+	When    time.Time
+	Message string
 	Content []byte
 	Exists  bool
+	// Cut is true when the version was set before the fetched history:
+	// Commit is then the oldest fetched commit, When no earlier than the
+	// real time, and Message empty (the setter is unknown).
+	Cut bool
 }
 
 // ErrHeadNotInHistory is wrapped when the head a decision was made on is
@@ -88,8 +97,12 @@ func walk(ctx context.Context, repo *git.Repository, commit *object.Commit, path
 			}
 			pending, pendingBlob = &rev, blob
 		}
-		pending.Commit, pending.When = commit.Hash.String(), commit.Committer.When
-		commit = firstParent(repo, commit)
+		pending.Commit, pending.When, pending.Message = commit.Hash.String(), commit.Committer.When, commit.Message
+		parent := firstParent(repo, commit)
+		if parent == nil && len(commit.ParentHashes) > 0 {
+			pending.Cut, pending.Message = true, "" // the shallow boundary, not the root
+		}
+		commit = parent
 	}
 	if pending != nil {
 		visit(*pending)
@@ -110,17 +123,32 @@ func firstParent(repo *git.Repository, c *object.Commit) *object.Commit {
 	return p
 }
 
-func blobAt(c *object.Commit, path string) (plumbing.Hash, bool, error) {
+// blobAt returns the blob of the file at path in c's tree; exists is false
+// when there is none (no such entry, a folder there, or a file where a
+// folder on the way should be).
+func blobAt(c *object.Commit, path string) (blob plumbing.Hash, exists bool, err error) {
 	tree, err := c.Tree()
 	if err != nil {
 		return plumbing.ZeroHash, false, fmt.Errorf("read tree of %s: %w", c.Hash, err)
 	}
-	e, err := tree.FindEntry(path)
+	dir, base := pathpkg.Split(path)
+	if dir != "" {
+		tree, err = tree.Tree(strings.TrimSuffix(dir, "/"))
+		if errors.Is(err, object.ErrDirectoryNotFound) {
+			return plumbing.ZeroHash, false, nil
+		}
+		if err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("read %s at %s: %w", path, c.Hash, err)
+		}
+	}
+	e, err := tree.FindEntry(base)
 	switch {
 	case errors.Is(err, object.ErrEntryNotFound), errors.Is(err, object.ErrDirectoryNotFound), errors.Is(err, object.ErrFileNotFound):
 		return plumbing.ZeroHash, false, nil
 	case err != nil:
 		return plumbing.ZeroHash, false, fmt.Errorf("read %s at %s: %w", path, c.Hash, err)
+	case !e.Mode.IsFile():
+		return plumbing.ZeroHash, false, nil // a folder (or a submodule) is no version of a file
 	}
 	return e.Hash, true, nil
 }

@@ -2,6 +2,9 @@ package gitwriter
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +68,65 @@ func TestHistory(t *testing.T) {
 	require.NoError(t, err)
 	got, _ := srv.Read(tagPath)
 	assert.Equal(t, "image_tag: v3\n", got)
+}
+
+// Each version comes with the message of the commit that set it (its
+// trailers say what kind of change it was), except at the shallow
+// boundary, where the setter is unknown and the revision says so.
+func TestHistoryRevisionsCarryTheSettersMessage(t *testing.T) {
+	srv := gitrepo.New(t, seed())
+	c2 := srv.Commit("v2\n\nSlipway-Rollback-From: v3", map[string]string{tagPath: "image_tag: v2\n"})
+	srv.Commit("readme", map[string]string{"README.md": "charts!\n"})
+	revisions := func(depth int) []Revision {
+		cur, err := newWriter(srv.URL(), nil, nil).Read(context.Background(), tagPath)
+		require.NoError(t, err)
+		var out []Revision
+		require.NoError(t, cur.History(context.Background(), tagPath, depth, func(r Revision) bool {
+			out = append(out, r)
+			return true
+		}))
+		return out
+	}
+	all := revisions(10)
+	require.Len(t, all, 2)
+	assert.Equal(t, c2, all[0].Commit)
+	assert.Equal(t, "v2\n\nSlipway-Rollback-From: v3\n", all[0].Message)
+	assert.False(t, all[0].Cut)
+	assert.Equal(t, "Seed charts repo\n", all[1].Message)
+	assert.False(t, all[1].Cut, "the root commit set what it holds")
+
+	cut := revisions(2)
+	require.Len(t, cut, 1)
+	assert.Equal(t, c2, cut[0].Commit, "the oldest fetched commit stands in")
+	assert.True(t, cut[0].Cut, "its parent was not fetched: whether it set the version is unknown")
+	assert.Empty(t, cut[0].Message)
+}
+
+// A path that was a folder, or had a file where a folder on its way is,
+// at some commit, has no version there: the walk goes on past it.
+func TestHistoryOfAPathThatWasAFolder(t *testing.T) {
+	srv := gitrepo.New(t, map[string]string{"charts/x/y": "a\n", "charts/z": "z\n"})
+	// The swap, as a person would make it with git.
+	work := t.TempDir()
+	for _, args := range [][]string{{"clone", "-q", srv.Dir, "."}, {"rm", "-q", "-r", "charts/x", "charts/z"}} {
+		gitIn(t, work, args...)
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "charts/z"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "charts/x"), []byte("b\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "charts/z/w"), []byte("w\n"), 0o644))
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", "swap"}, {"push", "-q", "origin", "HEAD:main"}} {
+		gitIn(t, work, args...)
+	}
+	cur, err := newWriter(srv.URL(), nil, nil).Read(context.Background(), "charts/x")
+	require.NoError(t, err)
+	for _, path := range []string{"charts/x", "charts/x/y", "charts/z", "charts/z/w"} {
+		var exists []bool
+		require.NoError(t, cur.History(context.Background(), path, 10, func(r Revision) bool {
+			exists = append(exists, r.Exists)
+			return true
+		}), path)
+		assert.Len(t, exists, 2, path)
+	}
 }
 
 func TestHistoryMissingBranch(t *testing.T) {
@@ -139,4 +201,13 @@ func TestHistoryOfAHeadBeyondTheDepth(t *testing.T) {
 		return Edit{}, cur.History(context.Background(), tagPath, 2, func(Revision) bool { return true })
 	}, false)
 	require.ErrorIs(t, err, ErrHeadNotInHistory)
+}
+
+func gitIn(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=x", "GIT_AUTHOR_EMAIL=x@x", "GIT_COMMITTER_NAME=x", "GIT_COMMITTER_EMAIL=x@x")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
 }

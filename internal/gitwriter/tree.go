@@ -11,29 +11,38 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
-// commit stores a commit on top of parent that sets path to e.Content, and
-// returns it with the unified diff of the change.
-func (w *Writer) commit(parent *object.Commit, path string, e Edit) (plumbing.Hash, string, error) {
+// built is a commit made locally: its hash, and every object it added
+// (the commit, the trees on the way to the file, the blob), which is all
+// a push of it has to send.
+type built struct {
+	commit  plumbing.Hash
+	objects []plumbing.Hash
+}
+
+// commit stores a commit on top of parent that sets path to e.Content.
+func (w *Writer) commit(parent *object.Commit, path string, e Edit) (built, error) {
+	var b built
 	s := w.repo.Storer
 	blob := s.NewEncodedObject()
 	blob.SetType(plumbing.BlobObject)
 	bw, err := blob.Writer()
 	if err != nil {
-		return plumbing.ZeroHash, "", err
+		return b, err
 	}
 	if _, err := bw.Write(e.Content); err != nil {
-		return plumbing.ZeroHash, "", err
+		return b, err
 	}
 	if err := bw.Close(); err != nil {
-		return plumbing.ZeroHash, "", err
+		return b, err
 	}
 	blobHash, err := s.SetEncodedObject(blob)
 	if err != nil {
-		return plumbing.ZeroHash, "", err
+		return b, err
 	}
-	root, err := putFile(s, parent.TreeHash, strings.Split(path, "/"), blobHash)
+	b.objects = append(b.objects, blobHash)
+	root, err := putFile(s, parent.TreeHash, strings.Split(path, "/"), blobHash, &b.objects)
 	if err != nil {
-		return plumbing.ZeroHash, "", fmt.Errorf("build tree for %s: %w", path, err)
+		return b, fmt.Errorf("build tree for %s: %w", path, err)
 	}
 	now := w.o.Now()
 	sig := object.Signature{Name: w.o.AuthorName, Email: w.o.AuthorEmail, When: now}
@@ -43,26 +52,32 @@ func (w *Writer) commit(parent *object.Commit, path string, e Edit) (plumbing.Ha
 	}
 	obj := s.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
-		return plumbing.ZeroHash, "", err
+		return b, err
 	}
-	hash, err := s.SetEncodedObject(obj)
+	if b.commit, err = s.SetEncodedObject(obj); err != nil {
+		return b, err
+	}
+	b.objects = append(b.objects, b.commit)
+	return b, nil
+}
+
+// diff is the unified diff of commit against its parent.
+func (w *Writer) diff(parent *object.Commit, commit plumbing.Hash) (string, error) {
+	c, err := object.GetCommit(w.repo.Storer, commit)
 	if err != nil {
-		return plumbing.ZeroHash, "", err
+		return "", err
 	}
-	newCommit, err := object.GetCommit(s, hash)
+	patch, err := parent.Patch(c)
 	if err != nil {
-		return plumbing.ZeroHash, "", err
+		return "", fmt.Errorf("diff: %w", err)
 	}
-	patch, err := parent.Patch(newCommit)
-	if err != nil {
-		return plumbing.ZeroHash, "", fmt.Errorf("diff: %w", err)
-	}
-	return hash, patch.String(), nil
+	return patch.String(), nil
 }
 
 // putFile returns the hash of the tree `root` with the file at parts set to
-// blob, writing every tree on the way down anew. A zero root is an empty tree.
-func putFile(s storer.EncodedObjectStorer, root plumbing.Hash, parts []string, blob plumbing.Hash) (plumbing.Hash, error) {
+// blob, writing every tree on the way down anew (added to written). A
+// zero root is an empty tree.
+func putFile(s storer.EncodedObjectStorer, root plumbing.Hash, parts []string, blob plumbing.Hash, written *[]plumbing.Hash) (plumbing.Hash, error) {
 	var entries []object.TreeEntry
 	if !root.IsZero() {
 		t, err := object.GetTree(s, root)
@@ -99,7 +114,7 @@ func putFile(s storer.EncodedObjectStorer, root plumbing.Hash, parts []string, b
 			}
 			sub = entries[idx].Hash
 		}
-		h, err := putFile(s, sub, parts[1:], blob)
+		h, err := putFile(s, sub, parts[1:], blob, written)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -117,7 +132,9 @@ func putFile(s storer.EncodedObjectStorer, root plumbing.Hash, parts []string, b
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return s.SetEncodedObject(obj)
+	h, err := s.SetEncodedObject(obj)
+	*written = append(*written, h)
+	return h, err
 }
 
 func sortKey(e object.TreeEntry) string {

@@ -73,6 +73,12 @@ func (ev event) whyNot() string {
 		return "a freeze on " + target + " lasts past the deadline"
 	case outcome.FreezeWindow:
 		return "a freeze covers " + target + " now"
+	case outcome.Held:
+		return "a hold covers " + target + " now"
+	case outcome.HeldPastDeadline:
+		return "a hold on " + target + " lasted past the deadline"
+	case outcome.RolledBackFrom:
+		return target + " was rolled back from " + ev.tag
 	case outcome.Soaking:
 		return "still soaking in " + ev.env
 	case outcome.InProgress:

@@ -39,6 +39,8 @@ const (
 	NotPromotable      // promote_deployment is false in the source
 	NoTagFile          // the target has no tag file for the app
 	FrozenPastDeadline // a freeze lasts past the decision deadline: given up
+	HeldPastDeadline   // a hold lasts past the decision deadline: given up
+	RolledBackFrom     // the target was rolled back from this tag: not promoted into it again
 	Passed             // every smoke check and test passed
 	Stopped            // a server (the promoter) stopped on SIGTERM, its work in flight done
 	DryRun             // --dry-run: said what it would do, wrote nothing
@@ -48,6 +50,7 @@ const (
 	FreezeWindow // a freeze covers the target now
 	Soaking      // the release has not been in the source long enough
 	InProgress   // the work goes on past the reply budget
+	Held         // a hold in the charts repo covers the target (bump-tag: refused)
 
 	// Refused: the step fails without a retry.
 
@@ -104,6 +107,8 @@ var table = [end]facts{
 	NotPromotable:      {"not-promotable", "promote_deployment_false", exitOK, PhaseSucceeded, false},
 	NoTagFile:          {"no-tag-file", "no_tag_file", exitOK, PhaseSucceeded, false},
 	FrozenPastDeadline: {"frozen", "frozen", exitOK, PhaseSucceeded, false},
+	HeldPastDeadline:   {"held-past-deadline", "held_past_deadline", exitOK, PhaseSucceeded, false},
+	RolledBackFrom:     {"rolled-back-from", "rolled_back_from", exitOK, PhaseSucceeded, false},
 	Passed:             {"passed", "passed", exitOK, PhaseSucceeded, false},
 	Stopped:            {"stopped", "stopped", exitOK, PhaseSucceeded, false},
 	DryRun:             {"dry-run", "dry_run", exitOK, PhaseSucceeded, false},
@@ -111,6 +116,7 @@ var table = [end]facts{
 	FreezeWindow: {"freeze-window", "freeze_window", exitHeld, PhaseRunning, false},
 	Soaking:      {"soaking", "soaking", exitHeld, PhaseRunning, false},
 	InProgress:   {"in-progress", "in_progress", exitFailed, PhaseRunning, false},
+	Held:         {"held", "held", exitHeld, PhaseRunning, false},
 
 	ExpectationFailed: {"expectation-failed", "expectation_failed", exitHeld, PhaseFailed, false},
 

@@ -15,6 +15,7 @@ import (
 	"github.com/slipway-deploy/slipway/internal/bumptag"
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/gitwriter"
+	"github.com/slipway-deploy/slipway/internal/holds"
 	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/promotion"
 	"github.com/slipway-deploy/slipway/internal/tagfile"
@@ -31,7 +32,8 @@ type Config struct {
 	// Git is how to reach the charts repo (remote, auth, branch, strategy,
 	// author, attempts); Log and Now are taken from the Promoter.
 	Git gitwriter.Options
-	// HistoryDepth bounds the history read for a soak (default 500).
+	// HistoryDepth bounds the history read for a soak, a hold's deadline
+	// and the target's rollbacks (default 500).
 	HistoryDepth int
 	Log          *slog.Logger
 	// Now is the clock (time.Now by default).
@@ -173,41 +175,80 @@ func (p *Promoter) putWriter(w *gitwriter.Writer) {
 	}
 }
 
-// decide reads the source tag file at at's head and applies
-// promotion.Decide to it and the target (dst, as bumptag read it at that
-// head), reading the soak's start from the history at that same head when
-// the decision needs it.
+// decide reads the source tag file and the holds file at at's head and
+// decides with them and the target (dst, as bumptag read it at that head),
+// reading whatever else the decision asks for from the history at that
+// same head.
 func (p *Promoter) decide(ctx context.Context, req promotion.Request, srcPath string, at gitwriter.Current, dst *tagfile.File) (promotion.Decision, error) {
 	src, err := at.Read(srcPath)
 	if err != nil {
 		return promotion.Decision{}, fmt.Errorf("read the charts repo: %w", err)
 	}
-	var st promotion.State
+	st := promotion.State{Target: file(dst)}
 	if st.Source, err = p.parse(srcPath, src); err != nil {
 		return promotion.Decision{}, err
 	}
-	st.Target = file(dst)
-	now := p.cfg.Now()
-	d := promotion.Decide(p.cfg.Policy, req, st, now)
-	if d.Action != promotion.NeedTagSetAt {
-		return d, nil
+	holdsPath := p.cfg.Layout.HoldsFile()
+	hf, err := at.Read(holdsPath)
+	st.Holds = holds.Load(holdsPath, hf.Content, hf.Exists, err, p.cfg.Layout.Chain())
+	return Decide(p.cfg.Layout, p.cfg.Policy, req, st, p.cfg.Now(), func(path string) Revisions {
+		return func(visit func(gitwriter.Revision) bool) error {
+			return at.History(ctx, path, p.cfg.HistoryDepth, visit)
+		}
+	})
+}
+
+// Decide is promotion.Decide with what it asks of the history answered
+// from history (a file's revisions at the head st was read at): the
+// target's rollbacks, the source tag's arrival, each read at most once.
+// The promoter answers from the head of a push attempt, the plan from its
+// one walk of the repo: the same code decides both.
+func Decide(layout *chartsrepo.Layout, pol promotion.Policy, req promotion.Request, st promotion.State, now time.Time,
+	history func(path string) Revisions) (promotion.Decision, error) {
+	st.RollbacksUnread = true
+	for range 3 {
+		d := promotion.Decide(pol, req, st, now)
+		switch d.Action {
+		case promotion.NeedRollbacks:
+			dstPath, err := layout.TagFile(d.Target, req.App)
+			if err != nil {
+				return d, err
+			}
+			if st.RolledBackFrom, err = RolledBackFrom(layout.Keys, history(dstPath)); err != nil {
+				return d, fmt.Errorf("read the history of %s: %w", dstPath, err)
+			}
+			st.RollbacksUnread = false
+		case promotion.NeedTagSetAt:
+			srcPath, err := layout.TagFile(req.From, req.App)
+			if err != nil {
+				return d, err
+			}
+			if st.TagSetAt, err = TagSetAt(layout.Keys, req.Tag.String(), history(srcPath)); err != nil {
+				return d, fmt.Errorf("read the history of %s: %w", srcPath, err)
+			}
+			if st.TagSetAt.IsZero() {
+				// Cannot happen: rule 3 passed, so the head itself holds the tag.
+				return d, fmt.Errorf("%s: no commit in its history sets %s", srcPath, req.Tag)
+			}
+		default:
+			return d, nil
+		}
 	}
-	if st.TagSetAt, err = p.tagSetAt(ctx, at, srcPath, req.Tag.String()); err != nil {
-		return d, err
-	}
-	if d = promotion.Decide(p.cfg.Policy, req, st, now); d.Action == promotion.NeedTagSetAt {
-		// Cannot happen: rule 3 passed, so the head itself holds the tag.
-		return d, fmt.Errorf("%s: no commit in its history sets %s", srcPath, req.Tag)
-	}
-	return d, nil
+	return promotion.Decision{}, fmt.Errorf("the decision kept asking for history")
 }
 
 // parse reads a tag file as the decision sees it.
 func (p *Promoter) parse(path string, cur gitwriter.Current) (promotion.File, error) {
-	if !cur.Exists {
+	return ParseFile(p.cfg.Layout.Keys, path, cur.Content, cur.Exists)
+}
+
+// ParseFile reads a tag file's content (none when !exists) as the decision
+// sees it; an error names path.
+func ParseFile(keys tagfile.Keys, path string, content []byte, exists bool) (promotion.File, error) {
+	if !exists {
 		return promotion.File{}, nil
 	}
-	f, err := tagfile.Parse(cur.Content, p.cfg.Layout.Keys)
+	f, err := tagfile.Parse(content, keys)
 	if err != nil {
 		return promotion.File{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -223,19 +264,12 @@ func file(f *tagfile.File) promotion.File {
 	return promotion.File{Exists: true, Tag: tag, AutoDeploy: f.AutoDeploy(), Promote: f.Promote()}
 }
 
-// tagSetAt walks the source file's history back from at's head and returns
-// when the commit that set tag (the oldest of the newest run of versions
-// holding it) landed. Read from the head the decision is made on, it holds
-// for that head: a source that moved away and back since is a new start.
+// tagSetAt returns when the commit that set tag in path landed, read
+// from the history at at's head: a source that moved away and back since
+// is a new start.
 func (p *Promoter) tagSetAt(ctx context.Context, at gitwriter.Current, path, tag string) (time.Time, error) {
-	var when time.Time
-	err := at.History(ctx, path, p.cfg.HistoryDepth, func(r gitwriter.Revision) bool {
-		f, err := p.parse(path, gitwriter.Current{Content: r.Content, Exists: r.Exists})
-		if err != nil || !f.Exists || f.Tag != tag {
-			return false
-		}
-		when = r.When
-		return true
+	when, err := TagSetAt(p.cfg.Layout.Keys, tag, func(visit func(gitwriter.Revision) bool) error {
+		return at.History(ctx, path, p.cfg.HistoryDepth, visit)
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read the history of %s: %w", path, err)

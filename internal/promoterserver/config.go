@@ -26,6 +26,7 @@ type File struct {
 		Branch       string `yaml:"branch"`
 		Strategy     string `yaml:"strategy"`
 		PathTemplate string `yaml:"pathTemplate"`
+		HoldsFile    string `yaml:"holdsFile"`
 	} `yaml:"repo"`
 	Environments   []string `yaml:"environments"`
 	ReleasePattern string   `yaml:"releasePattern"`
@@ -126,6 +127,9 @@ func ParseConfig(b []byte) (*Config, error) {
 	layout, err := chartsrepo.NewLayout(f.Repo.PathTemplate, strings.Join(f.Environments, ","), tagfile.DefaultKeys)
 	if err != nil {
 		return nil, err
+	}
+	if err := layout.SetHoldsFile(f.Repo.HoldsFile); err != nil {
+		return nil, fmt.Errorf("repo.holdsFile: %w", err)
 	}
 	c.Layout = layout
 	rel, err := release.NewPolicy(f.ReleasePattern)

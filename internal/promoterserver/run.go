@@ -38,24 +38,7 @@ func Run(ctx context.Context, st Settings) (outcome.Result, error) {
 	if st.Redactor == nil {
 		st.Redactor = &redact.Redactor{}
 	}
-	var cfg *Config
-	var err error
-	switch {
-	case st.ConfigPath != "" && st.ConfigYAML != "":
-		return outcome.Result{}, exitcode.Invalidf("give --config or --config-yaml, not both")
-	case st.ConfigPath != "":
-		cfg, err = LoadConfig(st.ConfigPath)
-	case st.ConfigYAML != "":
-		if cfg, err = ParseConfig([]byte(st.ConfigYAML)); err != nil {
-			err = fmt.Errorf("--config-yaml: %w", err)
-		}
-	default:
-		return outcome.Result{}, exitcode.Invalidf("--config or --config-yaml is required")
-	}
-	if err != nil {
-		return outcome.Result{}, exitcode.AsInvalid(err)
-	}
-	remote, err := gitauth.Open(cfg.File.Repo.URL, st.Git.Over(cfg.GitAuth()), st.Redactor)
+	cfg, remote, err := open(st.ConfigPath, st.ConfigYAML, st.Git, st.Redactor)
 	if err != nil {
 		return outcome.Result{}, err
 	}
@@ -80,6 +63,34 @@ func Run(ctx context.Context, st Settings) (outcome.Result, error) {
 		return outcome.Result{}, err
 	}
 	return outcome.Result{Outcome: outcome.Stopped, Reason: "promoter stopped: in-flight requests finished"}, nil
+}
+
+// open reads the configuration (a file or the YAML itself) and resolves
+// the charts repo's remote, the flags laid over the configuration's git
+// settings: for the server and every command alike.
+func open(path, yaml string, git gitauth.Options, red *redact.Redactor) (*Config, *gitauth.Remote, error) {
+	var cfg *Config
+	var err error
+	switch {
+	case path != "" && yaml != "":
+		return nil, nil, exitcode.Invalidf("give --config or --config-yaml, not both")
+	case path != "":
+		cfg, err = LoadConfig(path)
+	case yaml != "":
+		if cfg, err = ParseConfig([]byte(yaml)); err != nil {
+			err = fmt.Errorf("--config-yaml: %w", err)
+		}
+	default:
+		return nil, nil, exitcode.Invalidf("--config or --config-yaml is required")
+	}
+	if err != nil {
+		return nil, nil, exitcode.AsInvalid(err)
+	}
+	remote, err := gitauth.Open(cfg.File.Repo.URL, git.Over(cfg.GitAuth()), red)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, remote, nil
 }
 
 // Serve serves hs on ln until ctx is done, then stops taking connections

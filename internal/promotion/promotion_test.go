@@ -1,6 +1,7 @@
 package promotion
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
+	"github.com/slipway-deploy/slipway/internal/holds"
 	"github.com/slipway-deploy/slipway/internal/outcome"
 	"github.com/slipway-deploy/slipway/internal/release"
 	"github.com/slipway-deploy/slipway/internal/tagfile"
@@ -64,8 +66,22 @@ func at(t *testing.T, s string) time.Time {
 	return tm
 }
 
+// holdsFile is a holds file as read at some head.
+func holdsFile(t *testing.T, content string) *holds.Set {
+	s := holds.Load("charts/app-config/holds.yaml", []byte(content), true, nil, testLayout(t).Chain())
+	if !strings.HasPrefix(content, "holds: [") {
+		require.NoError(t, s.Err())
+	}
+	return s
+}
+
 func TestDecide(t *testing.T) {
 	p := testPolicy(t)
+	prodHeld := holdsFile(t, "holds:\n  - {environments: [production], apps: ['*'], reason: INC-1234, by: jane, since: 2026-11-25T10:00:00Z}\n")
+	untilOneOClock := holdsFile(t, "holds:\n  - {environments: ['*'], apps: [frontend], reason: deploy window, by: ops, since: 2026-11-25T11:00:00Z, until: 2026-11-25T13:00:00Z}\n")
+	longHold := holdsFile(t, "holds:\n  - {environments: [production], apps: [frontend], reason: migration, by: dba, since: 2026-11-25T11:00:00Z, until: 2026-12-01T00:00:00Z}\n")
+	routerHeld := holdsFile(t, "holds:\n  - {environments: [production], apps: [router], reason: INC-9, by: sam, since: 2026-11-25T11:00:00Z}\n")
+	malformed := holdsFile(t, "holds: [\n")
 	// Wednesday 2026-11-25 12:00Z: no freeze.
 	wed := at(t, "2026-11-25T12:00:00Z")
 	src := func(tag string) File { return File{Exists: true, Tag: tag, AutoDeploy: true, Promote: true} }
@@ -106,6 +122,20 @@ func TestDecide(t *testing.T) {
 		{"7 soak needs the history", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41")}, wed, NeedTagSetAt, outcome.PhaseRunning, outcome.Soaking, "", 0},
 		{"7 soaking", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-25 * time.Minute)}, wed, Wait, outcome.PhaseRunning, outcome.Soaking, "soaking: v42 in staging for 25m0s of 30m0s", 5 * time.Minute},
 		{"7 soak done", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), TagSetAt: wed.Add(-30 * time.Minute)}, wed, Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
+		{"6 rolled back from this tag: needs the target's history", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v40"), RollbacksUnread: true}, wed, NeedRollbacks, outcome.PhaseSucceeded, outcome.RolledBackFrom, "", 0},
+		{"6 rolled back from this tag", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v40"), RolledBackFrom: []Rollback{{From: "v41", When: wed}, {From: "v42", When: wed.Add(-time.Hour)}}}, wed, Done, outcome.PhaseSucceeded, outcome.RolledBackFrom, "v42 was rolled back in production on 2026-11-25 11:00 UTC: promote a newer release or deploy it by hand", 0},
+		{"6 a newer release than the rolled-back one promotes", request(t, "frontend", "staging", "v43"), State{Source: src("v43"), Target: tgt("v40"), RolledBackFrom: []Rollback{{From: "v42", When: wed}}, TagSetAt: wed.Add(-time.Hour)}, wed, Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
+		{"6 before 7: rolled back wins over a hold", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v40"), RolledBackFrom: []Rollback{{From: "v42", When: wed}}, Holds: prodHeld}, wed, Done, outcome.PhaseSucceeded, outcome.RolledBackFrom, "v42 was rolled back in production on 2026-11-25 12:00 UTC: promote a newer release or deploy it by hand", 0},
+		{"7 held: needs when the tag arrived", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: prodHeld}, wed, NeedTagSetAt, outcome.PhaseRunning, outcome.Held, "", 0},
+		{"7 held: wait", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: prodHeld, TagSetAt: wed.Add(-time.Hour)}, wed, Wait, outcome.PhaseRunning, outcome.Held, "held: INC-1234 by jane since 2026-11-25T10:00:00Z", 10 * time.Minute},
+		{"7 before 8: held during a freeze", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: prodHeld, TagSetAt: at(t, "2026-11-28T11:00:00Z")}, at(t, "2026-11-28T12:00:00Z"), Wait, outcome.PhaseRunning, outcome.Held, "held: INC-1234 by jane since 2026-11-25T10:00:00Z", 10 * time.Minute},
+		{"7 held: wait until it lifts itself", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: untilOneOClock, TagSetAt: wed.Add(-time.Hour)}, at(t, "2026-11-25T12:58:00Z"), Wait, outcome.PhaseRunning, outcome.Held, "held: deploy window by ops since 2026-11-25T11:00:00Z until 2026-11-25T13:00:00Z", 2 * time.Minute},
+		{"7 an expired hold stops nothing", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: untilOneOClock, TagSetAt: wed.Add(-time.Hour)}, at(t, "2026-11-25T13:00:00Z"), Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
+		{"7 held past the deadline, counted from the tag's arrival", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: prodHeld, TagSetAt: wed}, wed.Add(72 * time.Hour), Done, outcome.PhaseSucceeded, outcome.HeldPastDeadline, "held: INC-1234 by jane since 2026-11-25T10:00:00Z, past the decision deadline (waiting since 2026-11-25T12:00:00Z)", 0},
+		{"7 an old release re-asked under a new hold waits from the hold's start", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: prodHeld, TagSetAt: wed.Add(-100 * time.Hour)}, wed.Add(69 * time.Hour), Wait, outcome.PhaseRunning, outcome.Held, "held: INC-1234 by jane since 2026-11-25T10:00:00Z", 10 * time.Minute},
+		{"7 a hold that lifts after the deadline gives up at once", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: longHold, TagSetAt: wed}, wed, Done, outcome.PhaseSucceeded, outcome.HeldPastDeadline, "held: migration by dba since 2026-11-25T11:00:00Z until 2026-12-01T00:00:00Z, past the decision deadline (waiting since 2026-11-25T12:00:00Z)", 0},
+		{"7 a malformed holds file holds, with no deadline", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: malformed}, wed, Wait, outcome.PhaseRunning, outcome.Held, "held: the holds file charts/app-config/holds.yaml is malformed (yaml: line 1: did not find expected node content): everything is held until it is fixed", 10 * time.Minute},
+		{"7 a hold on another app does not hold this one", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), Holds: routerHeld, TagSetAt: wed.Add(-time.Hour)}, wed, Write, outcome.PhaseSucceeded, outcome.Promoted, "promoted", 0},
 		{"7 soak right after Monday's freeze ends", request(t, "frontend", "staging", "v42"), State{Source: src("v42"), Target: tgt("v41"), TagSetAt: at(t, "2026-11-30T08:50:00Z")}, at(t, "2026-11-30T09:00:00Z"), Wait, outcome.PhaseRunning, outcome.Soaking, "soaking: v42 in staging for 10m0s of 30m0s", 10 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

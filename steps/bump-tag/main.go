@@ -29,12 +29,12 @@ func step() stepcli.Step {
 environment, keeping every other byte of the file, and pushes the commit.
 When another writer pushed first, it re-reads the branch and re-applies the
 edit (bounded by --max-attempts). Re-running with the same inputs does nothing.
-An older release never replaces a newer one unless --allow-downgrade is given.
-
-The HTTPS token comes from --git-token-file or the SLIPWAY_GIT_TOKEN variable.
-
+An older release never replaces a newer one unless --allow-downgrade is given
+(a rollback, recorded). A hold covering the app in the environment refuses the
+write unless --override-hold gives a reason. The HTTPS token comes from
+--git-token-file or SLIPWAY_GIT_TOKEN.
 Exit codes: 0 done or nothing to do, 1 failed (a retry may help),
-2 invalid input, 3 --expect-current did not hold.`,
+2 invalid input, 3 held, or --expect-current did not hold.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "repo", Required: true, EnvVars: env("repo"), Usage: "charts repo: https://, ssh://, file:// URL or a path"},
 			&cli.StringFlag{Name: "branch", Value: "main", EnvVars: env("branch"), Usage: "branch to update"},
@@ -47,17 +47,18 @@ Exit codes: 0 done or nothing to do, 1 failed (a retry may help),
 			&cli.StringFlag{Name: "promote-deployment", EnvVars: env("promote-deployment"),
 				Usage: "true or false (default: true when --tag matches --release-pattern)"},
 			&cli.BoolFlag{Name: "allow-downgrade", EnvVars: env("allow-downgrade"), Usage: "allow an older release over a newer one (a rollback)"},
+			&cli.StringFlag{Name: "holds-file", Value: chartsrepo.DefaultHoldsFile, EnvVars: env("holds-file"), Usage: "holds file in the repo (a hold stops the write)"},
+			&cli.StringFlag{Name: "override-hold", EnvVars: env("override-hold"), Usage: "write through a hold: why (recorded in the commit with the hold)"},
 			&cli.StringFlag{Name: "expect-current", EnvVars: env("expect-current"), Usage: "only write if the file holds this tag now (compare-and-swap)"},
 			&cli.BoolFlag{Name: "create", EnvVars: env("create"), Usage: "create the tag file if it does not exist"},
 			&cli.StringFlag{Name: "strategy", Value: string(gitwriter.Direct), EnvVars: env("strategy"),
 				Usage: "direct: push to --branch; branch: push update-image-tag/<app>/<env>/<tag>, merge it, delete it"},
-			&cli.IntFlag{Name: "max-attempts", Value: 10, EnvVars: env("max-attempts"), Usage: "push attempts when other writers race us"},
+			&cli.IntFlag{Name: "max-attempts", Value: gitwriter.DefaultMaxAttempts, EnvVars: env("max-attempts"), Usage: "push attempts when other writers race us"},
 			&cli.BoolFlag{Name: "dry-run", EnvVars: env("dry-run"), Usage: "print the diff and commit message; push nothing"},
 			&cli.StringFlag{Name: "outputs-dir", EnvVars: env("outputs-dir"), Usage: "write Argo outputs changed, commit, previous-tag, reason, outcome here"},
 			&cli.StringFlag{Name: "author-name", Value: "Slipway", EnvVars: env("author-name"), Usage: "commit author name"},
 			&cli.StringFlag{Name: "author-email", Value: "slipway@localhost", EnvVars: env("author-email"), Usage: "commit author email"},
-			&cli.StringFlag{Name: "message", Value: bumptag.DefaultMessage, EnvVars: env("message"),
-				Usage: "commit message template (fields .App .Env .Tag .PreviousTag .Workflow)"},
+			&cli.StringFlag{Name: "message", Value: bumptag.DefaultMessage, EnvVars: env("message"), Usage: "commit message template (fields .App .Env .Tag .PreviousTag .Workflow)"},
 			&cli.StringFlag{Name: "workflow", EnvVars: append(env("workflow"), "ARGO_WORKFLOW_UID"), Usage: "Argo workflow UID, recorded in the commit"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: env("timeout"), Usage: "give up after this long"},
 		}, gitauth.Flags()...),
@@ -65,13 +66,13 @@ Exit codes: 0 done or nothing to do, 1 failed (a retry may help),
 		Run: func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Reporter, error) {
 			return bumptag.Run(ctx, bumptag.Config{
 				Repo: c.String("repo"), Branch: c.String("branch"), Strategy: c.String("strategy"), Git: gitauth.FromFlags(c),
-				App: c.String("app"), Env: c.String("env"), Tag: c.String("tag"),
+				App: c.String("app"), Env: c.String("env"), Tag: c.String("tag"), HoldsFile: c.String("holds-file"),
 				Environments: c.String("environments"), PathTemplate: c.String("path-template"), ReleasePattern: c.String("release-pattern"),
 				PromoteDeployment: c.String("promote-deployment"), AllowDowngrade: c.Bool("allow-downgrade"),
 				ExpectCurrent: c.String("expect-current"), Create: c.Bool("create"), DryRun: c.Bool("dry-run"),
 				MaxAttempts: c.Int("max-attempts"), AuthorName: c.String("author-name"), AuthorEmail: c.String("author-email"),
 				Message: c.String("message"), Workflow: c.String("workflow"), Timeout: c.Duration("timeout"),
-				Log: rt.Log, Redactor: rt.Redactor, Stdout: rt.Stdout,
+				OverrideHold: c.String("override-hold"), Log: rt.Log, Redactor: rt.Redactor, Stdout: rt.Stdout,
 			})
 		},
 	}

@@ -1,0 +1,94 @@
+package gitwriter
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/testsupport/gitrepo"
+)
+
+// wire stands between a writer and the git server and records each
+// request (method and service) and the bytes each answer carried.
+type wire struct {
+	mu    sync.Mutex
+	calls []string
+	bytes map[string]int
+}
+
+func (w *wire) take() (calls []string, bytes map[string]int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	calls, bytes = w.calls, w.bytes
+	w.calls, w.bytes = nil, map[string]int{}
+	return calls, bytes
+}
+
+type counter struct {
+	http.ResponseWriter
+	n *int
+}
+
+func (c counter) Write(b []byte) (int, error) { *c.n += len(b); return c.ResponseWriter.Write(b) }
+
+func newWire(t *testing.T, target string) (*wire, string) {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	w := &wire{bytes: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		call := r.Method + " " + r.URL.Query().Get("service")
+		if r.Method == http.MethodPost {
+			call = "POST " + r.URL.Path[len(u.Path)+1:]
+		}
+		n := 0
+		rp.ServeHTTP(counter{rw, &n}, r)
+		w.mu.Lock()
+		w.calls = append(w.calls, call)
+		w.bytes[call] += n
+		w.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return w, srv.URL + u.Path
+}
+
+// A write costs three requests: the ref advertisement and the pack of the
+// fetch, and one push carrying the commit and the "old to new" update (no
+// advertisement before it: the head was just fetched). A write after the
+// branch moved fetches only what moved, not the whole tree again.
+func TestWriteOnTheWire(t *testing.T) {
+	files := map[string]string{}
+	for _, env := range []string{"integration", "staging", "production"} {
+		for i := range 300 {
+			files[fmt.Sprintf("charts/app-config/image-tags/%s/app-%03d", env, i)] = fmt.Sprintf("image_tag: v%d\nautomatic_deploys_enabled: true\n", i)
+		}
+	}
+	s := gitrepo.New(t, files)
+	wire, u := newWire(t, s.URL())
+	w := newWriter(u, nil, nil)
+	write := func(app, tag string) {
+		_, err := w.Write(context.Background(), "charts/app-config/image-tags/staging/"+app, "", setTo("image_tag: "+tag+"\n", "x"), false)
+		require.NoError(t, err)
+	}
+	write("app-001", "v1000")
+	calls, first := wire.take()
+	assert.Equal(t, []string{"GET git-upload-pack", "POST git-upload-pack", "POST git-receive-pack"}, calls)
+
+	s.Commit("another writer", map[string]string{"charts/app-config/image-tags/production/app-002": "image_tag: v2000\n"})
+	write("app-003", "v1001")
+	calls, again := wire.take()
+	assert.Equal(t, []string{"GET git-upload-pack", "POST git-upload-pack", "POST git-receive-pack"}, calls)
+	assert.Less(t, again["POST git-upload-pack"]*2, first["POST git-upload-pack"],
+		"the second fetch carries what moved (%d bytes), not the tree again (%d)", again["POST git-upload-pack"], first["POST git-upload-pack"])
+	got, _ := s.Read("charts/app-config/image-tags/production/app-002")
+	assert.Equal(t, "image_tag: v2000\n", got, "the other writer's change survives")
+	assert.Empty(t, s.EmptyCommits())
+}
