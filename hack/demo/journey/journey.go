@@ -91,11 +91,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	p.printf("\nThe safety rules, on the same charts repo:\n")
 	for _, r := range rules {
-		res := Rule{Name: r.name, Pending: r.pending}
-		var err error
-		if r.pending == "" {
-			err = r.show(ctx, w, &res)
-		}
+		res := Rule{Name: r.name}
+		err := r.show(ctx, w, &res)
 		rep.Rules = append(rep.Rules, res)
 		p.rule(res)
 		if err != nil {

@@ -157,10 +157,6 @@ func (p *printer) gitLog(w *world) error {
 
 // rule prints a rule's lines.
 func (p *printer) rule(r Rule) {
-	if r.Pending != "" {
-		p.printf("  %-9s %s\n", r.Name, r.Pending)
-		return
-	}
 	for i, l := range r.Lines {
 		name := r.Name
 		if i > 0 {

@@ -17,8 +17,6 @@ import (
 // Rule is a safety rule as the demo showed it.
 type Rule struct {
 	Name string
-	// Pending is the line printed instead, for a rule not built yet.
-	Pending string
 	// Outcomes are what the steps that decide answered, in order.
 	Outcomes []outcome.Outcome
 	// Running counts the promoter's Running replies (a wait).
@@ -34,12 +32,7 @@ func (r *Rule) say(format string, args ...any) {
 // v2 everywhere, publisher and router at v1.
 type rule struct {
 	name string
-	// pending, when set, is printed instead of running the rule: what it
-	// shows is not built yet. Delete it to switch the rule on (rollback:
-	// once release control, issue 13, has landed: bump-tag's
-	// Slipway-Rollback-From and the promoter's rolled-back-from).
-	pending string
-	show    func(ctx context.Context, w *world, r *Rule) error
+	show func(ctx context.Context, w *world, r *Rule) error
 }
 
 var rules = []rule{
@@ -47,7 +40,7 @@ var rules = []rule{
 	{name: "branch", show: branchDeploy},
 	{name: "race", show: raceTwoReleases},
 	{name: "freeze", show: freezeHoldsProduction},
-	{name: "rollback", show: rollbackStays, pending: "rollback memory: not there yet (release control)"},
+	{name: "rollback", show: rollbackStays},
 }
 
 // staleRelease: v1's post-sync in integration comes late, after v2 got
