@@ -56,16 +56,18 @@ func commands() []stepcli.Command {
 	env := stepcli.Env
 	return []stepcli.Command{{
 		Name: "plan", Usage: "what runs where, what the promoter would decide now, and drift",
-		UsageText: "promoter plan --config promoter.yaml [--app a,b] [--output text|json|markdown] [--drift 168h] [--fail-on-drift]",
+		UsageText: "promoter plan --config promoter.yaml [--app a,b] [--output text|json|markdown] [--output-file PATH] [--drift 168h] [--fail-on-drift]",
 		Flags: configFlags(
 			&cli.StringFlag{Name: "app", EnvVars: env("app"), Usage: "only these apps, comma-separated (default: every app)"},
 			&cli.StringFlag{Name: "output", Value: "text", EnvVars: env("output"), Usage: "text, json or markdown (for a chat message)"},
+			&cli.StringFlag{Name: "output-file", EnvVars: env("output-file"), Usage: "write the plan to this file instead of stdout, whole, once it is made (a plan that fails leaves none)"},
 			&cli.DurationFlag{Name: "drift", Value: plan.DefaultDrift, EnvVars: env("drift"), Usage: "behind the environment before for longer than this is drift"},
 			&cli.BoolFlag{Name: "fail-on-drift", EnvVars: env("fail-on-drift"), Usage: "exit 1 when there is drift (after printing the plan)"},
 			&cli.IntFlag{Name: "history-depth", EnvVars: env("history-depth"), Usage: "commits of history to read (default 0: all, which drift needs)"}),
 		Run: func(ctx context.Context, c *cli.Context, rt *stepcli.Runtime) (outcome.Reporter, error) {
 			return promoterserver.Plan(ctx, promoterserver.PlanSettings{Command: command(c, rt), Apps: c.String("app"), Output: c.String("output"),
-				Drift: c.Duration("drift"), FailOnDrift: c.Bool("fail-on-drift"), HistoryDepth: c.Int("history-depth")})
+				Drift: c.Duration("drift"), FailOnDrift: c.Bool("fail-on-drift"), HistoryDepth: c.Int("history-depth"),
+				OutputFile: c.String("output-file")})
 		},
 	}, {
 		Name: "hold", Usage: "stop the line: add a hold to the holds file (one commit)",

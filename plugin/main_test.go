@@ -231,6 +231,15 @@ func TestReleaseControlCommands(t *testing.T) {
 	assert.Equal(t, "held", plan.Apps[0].Steps[0].Outcome)
 	assert.Equal(t, "held: INC-1234 by jane", plan.Apps[0].Steps[0].Summary)
 
+	// The markdown to a file, as the promoter-plan workflow asks for it.
+	file := filepath.Join(t.TempDir(), "plan.md")
+	code, out, logs = promoter("plan", "--output", "markdown", "--fail-on-drift", "--output-file", file)
+	require.Equal(t, 0, code, logs)
+	assert.Empty(t, out, "the plan goes to the file")
+	md, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "*Holds*\n- staging (all apps): INC-1234 by jane since ")
+
 	code, _, logs = promoter("unhold", "--env", "staging", "--by", "sam")
 	require.Equal(t, 0, code, logs)
 	assert.Contains(t, logs, "lifted: INC-1234 by jane")

@@ -29,6 +29,10 @@ const (
 	copiedBinDir = "/slipway/bin"
 )
 
+// outputFileFlag names the file a command writes its result to (promoter
+// plan): a template may read an output from the path it gave there.
+const outputFileFlag = "output-file"
+
 var (
 	contractsOnce sync.Once
 	contracts     map[string]stepcli.Contract
@@ -88,9 +92,11 @@ func binaryContracts(t *testing.T) map[string]stepcli.Contract {
 }
 
 // contractProblems checks what every template hands a binary against the
-// binary's own contract: each flag in its args and each SLIPWAY_* variable
-// is one the binary defines, and each output read from a file is one the
-// binary writes, in the folder given as --outputs-dir. For the binary-copy
+// binary's own contract: a command (`promoter plan`) is one the binary
+// has, each flag in its args and each SLIPWAY_* variable is one the binary
+// (or its command) defines, and each output read from a file is one the
+// binary writes, in the folder given as --outputs-dir, or the file given
+// as --output-file. For the binary-copy
 // pattern, the init container copies a binary the image has to where the
 // main container runs it. The plugin step's arguments are decoded as the
 // promoter decodes them, and its outputs are the ones its replies carry.
@@ -128,8 +134,17 @@ func containerProblems(where string, tmpl *wfv1.Template, bins map[string]stepcl
 	default:
 		problems = append(problems, fmt.Sprintf("%s: runs %s from neither %s nor %s", where, bin, imageBinDir, copiedBinDir))
 	}
-	outputsDir, p := argFlags(where, bin, c.Args, contract)
+	args := c.Args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		i := slices.IndexFunc(contract.Commands, func(sub stepcli.Contract) bool { return sub.Name == args[0] })
+		if i < 0 {
+			return append(problems, fmt.Sprintf("%s: runs `%s %s`, a command %s does not have", where, bin, args[0], bin))
+		}
+		contract, bin, args = contract.Commands[i], bin+" "+args[0], args[1:]
+	}
+	given, p := argFlags(where, bin, args, contract)
 	problems = append(problems, p...)
+	outputsDir := given[stepcli.OutputsDirFlag]
 	env := map[string]bool{}
 	for _, f := range contract.Flags {
 		for _, e := range f.Env {
@@ -150,6 +165,7 @@ func containerProblems(where string, tmpl *wfv1.Template, bins map[string]stepcl
 		}
 		dir, name := path.Split(p.ValueFrom.Path)
 		switch {
+		case given[outputFileFlag] != "" && p.ValueFrom.Path == given[outputFileFlag]:
 		case outputsDir == "":
 			problems = append(problems, fmt.Sprintf("%s: reads output %s but gives %s no --outputs-dir", where, p.ValueFrom.Path, bin))
 		case path.Clean(dir) != path.Clean(outputsDir):
@@ -162,8 +178,10 @@ func containerProblems(where string, tmpl *wfv1.Template, bins map[string]stepcl
 }
 
 // argFlags reads the flags of args (up to "--", after which come the
-// command's own words) and checks each is one of the contract's.
-func argFlags(where, bin string, args []string, contract stepcli.Contract) (outputsDir string, problems []string) {
+// command's own words) and checks each is one of the contract's; given is
+// each flag's value.
+func argFlags(where, bin string, args []string, contract stepcli.Contract) (given map[string]string, problems []string) {
+	given = map[string]string{}
 	known := map[string]stepcli.FlagSpec{}
 	for _, f := range contract.Flags {
 		for _, n := range f.Names {
@@ -189,11 +207,9 @@ func argFlags(where, bin string, args []string, contract stepcli.Contract) (outp
 			i++
 			value = args[i]
 		}
-		if name == stepcli.OutputsDirFlag {
-			outputsDir = value
-		}
+		given[name] = value
 	}
-	return outputsDir, problems
+	return given, problems
 }
 
 // copyProblems checks the binary-copy pattern: an init container runs
@@ -302,6 +318,28 @@ func TestContractCheckRefusesBrokenCopies(t *testing.T) {
 			p := &tmpl(m, "post-sync", "promote").Outputs
 			p.Parameters = append(p.Parameters, wfv1.Parameter{Name: "commit-url", ValueFrom: &wfv1.ValueFrom{Supplied: &wfv1.SuppliedValueFrom{}}})
 		}, "post-sync/promote: outputs [promoted target-env commit reason outcome commit-url], but the promoter replies with"},
+		{"a flag the command does not define", func(m *manifests) {
+			c := tmpl(m, "promoter-plan", "plan").Container
+			c.Args = append(c.Args, "--format=markdown")
+		}, "promoter-plan/plan: passes --format, which promoter plan does not define"},
+		{"the server's flag on a command", func(m *manifests) {
+			c := tmpl(m, "promoter-plan", "plan").Container
+			c.Args = append(c.Args, "--addr=:4355")
+		}, "promoter-plan/plan: passes --addr, which promoter plan does not define"},
+		{"a command the binary does not have", func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").Container.Args[0] = "plans"
+		}, "promoter-plan/plan: runs `promoter plans`, a command promoter does not have"},
+		{"a variable the command does not read", func(m *manifests) {
+			c := tmpl(m, "promoter-plan", "plan").Container
+			c.Env[2].Name = "SLIPWAY_APPS"
+		}, "promoter-plan/plan: sets SLIPWAY_APPS, which promoter plan does not read"},
+		{"an output read from another file than the command writes", func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").Outputs.Parameters[0].ValueFrom.Path = "/slipway/report/plan.markdown"
+		}, "promoter-plan/plan: reads output /slipway/report/plan.markdown but gives promoter plan no --outputs-dir"},
+		{"a report flag notify does not define", func(m *manifests) {
+			c := tmpl(m, "notify", "report").Container
+			c.Args = append(c.Args, "--report-format=base64")
+		}, "notify/report: passes --report-format, which notify does not define"},
 		{"a plugin step the promoter does not take", func(m *manifests) {
 			tmpl(m, "post-sync", "promote").Plugin = &wfv1.Plugin{Object: wfv1.Object{Value: []byte(`{"promoter":{"promote":{"app":"x","to":"y"}}}`)}}
 		}, "post-sync/promote: the promoter does not take this plugin step"},

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,12 +35,20 @@ func workflowParams(t *testing.T, m *manifests, set map[string]string) common.Pa
 	// Besides the parameters, some of the controller's other globals: the
 	// parameters as JSON and the hook's annotations share prefixes with
 	// what the expressions read.
-	p := common.Parameters{"workflow.name": "slipway-post-sync-x7k2p", "workflow.namespace": "apps", "workflow.uid": "6f1c2b9e",
-		"workflow.annotations.argocd.argoproj.io/hook": "PostSync", "workflow.annotations.argocd.argoproj.io/hook-delete-policy": "HookSucceeded"}
-	args := m.templates["post-sync"].Spec.Arguments.DeepCopy()
+	return templateParams(t, m, "post-sync", set, common.Parameters{"workflow.name": "slipway-post-sync-x7k2p",
+		"workflow.annotations.argocd.argoproj.io/hook": "PostSync", "workflow.annotations.argocd.argoproj.io/hook-delete-policy": "HookSucceeded"})
+}
+
+// templateParams are WorkflowTemplate wt's parameters, set over its
+// defaults, as Argo's global parameters, with others.
+func templateParams(t *testing.T, m *manifests, wt string, set map[string]string, others common.Parameters) common.Parameters {
+	t.Helper()
+	p := common.Parameters{"workflow.namespace": "apps", "workflow.uid": "6f1c2b9e"}
+	maps.Copy(p, others)
+	args := m.templates[wt].Spec.Arguments.DeepCopy()
 	for k, v := range set {
 		i := slices.IndexFunc(args.Parameters, func(p wfv1.Parameter) bool { return p.Name == k })
-		require.GreaterOrEqual(t, i, 0, "post-sync takes no parameter %s", k)
+		require.GreaterOrEqual(t, i, 0, "%s takes no parameter %s", wt, k)
 		args.Parameters[i].Value = wfv1.AnyStringPtr(v)
 	}
 	for _, a := range args.Parameters {
@@ -57,11 +66,18 @@ func workflowParams(t *testing.T, m *manifests, set map[string]string) common.Pa
 // step group starts (steps.go resolveReferences).
 func resolveStep(t *testing.T, step wfv1.WorkflowStep, params common.Parameters) wfv1.WorkflowStep {
 	t.Helper()
-	b, err := json.Marshal(step)
+	return replaced(t, step, params)
+}
+
+// replaced is v with params substituted in its JSON as the controller
+// substitutes (template.Replace, unresolved names left alone).
+func replaced[T any](t *testing.T, v T, params common.Parameters) T {
+	t.Helper()
+	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	s, err := template.Replace(string(b), params, true)
 	require.NoError(t, err)
-	var out wfv1.WorkflowStep
+	var out T
 	require.NoError(t, json.Unmarshal([]byte(s), &out))
 	return out
 }
@@ -198,7 +214,13 @@ type failure struct {
 // quoted as the controller quotes them.
 func exitGlobals(t *testing.T, m *manifests, set map[string]string, status string, outputs map[string]string, failures []failure) common.Parameters {
 	t.Helper()
-	p := workflowParams(t, m, set)
+	return withExit(t, workflowParams(t, m, set), status, outputs, failures)
+}
+
+// withExit adds to a workflow's globals what an exit handler has besides:
+// its status, its global outputs and its failed nodes.
+func withExit(t *testing.T, p common.Parameters, status string, outputs map[string]string, failures []failure) common.Parameters {
+	t.Helper()
 	p["workflow.status"] = status
 	b, err := json.Marshal(failures)
 	require.NoError(t, err)
@@ -214,21 +236,49 @@ func exitGlobals(t *testing.T, m *manifests, set map[string]string, status strin
 // template processed with them; it returns the message's headline.
 func notifyHeadline(t *testing.T, m *manifests, globals common.Parameters) (headline string, args map[string]string) {
 	t.Helper()
-	binaryContracts(t) // builds the binaries
-	step := resolveStep(t, tmpl(m, "post-sync", "exit").Steps[0].Steps[0], globals)
-	args = map[string]string{}
+	step, args := exitStep(t, m, "post-sync", globals)
+	c, err := common.ProcessArgs(tmpl(m, "notify", "notify"), &step.Arguments, globals, common.Parameters{}, false, "apps", nil)
+	require.NoError(t, err)
+	out := dryRunNotify(t, c, nil)
+	var payload struct{ Text string }
+	require.NoError(t, json.Unmarshal(out, &payload), "%s", out)
+	return payload.Text, args
+}
+
+// exitStep is the step of WorkflowTemplate wt's exit handler, resolved over
+// globals, and its arguments' values, each resolved.
+func exitStep(t *testing.T, m *manifests, wt string, globals common.Parameters) (wfv1.WorkflowStep, map[string]string) {
+	t.Helper()
+	step := resolveStep(t, tmpl(m, wt, "exit").Steps[0].Steps[0], globals)
+	args := map[string]string{}
 	for _, p := range step.Arguments.Parameters {
 		args[p.Name] = p.Value.String()
 		assert.NotContains(t, p.Value.String(), "{{", "%s is resolved", p.Name)
 	}
-	c, err := common.ProcessArgs(tmpl(m, "notify", "notify"), &step.Arguments, globals, common.Parameters{}, false, "apps", nil)
-	require.NoError(t, err)
-	webhook := filepath.Join(t.TempDir(), "url")
+	return step, args
+}
+
+// dryRunNotify runs the real notify with --dry-run as the processed
+// template c runs it (its arguments and environment), a webhook URL in the
+// file its --webhook-url-file names, and each file of files (content by
+// the path the template gives a flag) written where notify can read it;
+// it returns what notify printed.
+func dryRunNotify(t *testing.T, c *wfv1.Template, files map[string]string) []byte {
+	t.Helper()
+	binaryContracts(t) // builds the binaries
+	dir := t.TempDir()
+	webhook := filepath.Join(dir, "url")
 	require.NoError(t, os.WriteFile(webhook, []byte("https://hooks.slack.invalid/services/T0/B0/abcdefghijklmnopqrstuvwx\n"), 0o600))
 	argv := []string{"--dry-run", "--log-format", "text"}
 	for _, a := range c.Container.Args {
-		if strings.HasPrefix(a, "--webhook-url-file=") {
-			a = "--webhook-url-file=" + webhook
+		flag, value, _ := strings.Cut(a, "=")
+		if content, ok := files[value]; ok {
+			local := filepath.Join(dir, filepath.Base(value))
+			require.NoError(t, os.WriteFile(local, []byte(content), 0o644))
+			a = flag + "=" + local
+		}
+		if flag == "--webhook-url-file" {
+			a = flag + "=" + webhook
 		}
 		argv = append(argv, a)
 	}
@@ -244,9 +294,7 @@ func notifyHeadline(t *testing.T, m *manifests, globals common.Parameters) (head
 		stderr = string(ee.Stderr)
 	}
 	require.NoError(t, err, "notify refused what the exit handler passed it: %s", stderr)
-	var payload struct{ Text string }
-	require.NoError(t, json.Unmarshal(out, &payload), "%s", out)
-	return payload.Text, args
+	return out
 }
 
 // Whatever happened, the exit handler gives notify what it needs to say

@@ -148,6 +148,11 @@ func refs(m *manifests) []ref {
 			}
 		}
 	}
+	for _, name := range m.cronNames() {
+		if sa := m.crons[name].Spec.WorkflowSpec.ServiceAccountName; sa != "" {
+			add(ref{"ServiceAccount", sa, "", "CronWorkflow/" + name, false})
+		}
+	}
 	env("plugin promoter", m.plugin.Spec.Sidecar.Container)
 	return out
 }
@@ -207,7 +212,7 @@ func readmeObjects(readme string) ([]userObject, error) {
 // (with the key read), or in the README's list of what the user creates
 // (with the key read), never both; that the README lists nothing no
 // manifest uses, and its commands create the listed names with their keys;
-// that every WorkflowTemplate and the plugin are installed; that each
+// that every WorkflowTemplate, CronWorkflow and the plugin are installed; that each
 // ServiceAccount has the token Secret Argo's agent looks for; and that the
 // kustomization sets no namespace (`kubectl apply -n` chooses one).
 func installProblems(m *manifests, objs []object, readme string) []string {
@@ -263,6 +268,11 @@ func installProblems(m *manifests, objs []object, readme string) []string {
 	for _, name := range m.templateNames() {
 		if _, ok := installed["WorkflowTemplate/"+name]; !ok {
 			problems = append(problems, fmt.Sprintf("WorkflowTemplate %s is not installed", name))
+		}
+	}
+	for _, name := range m.cronNames() {
+		if _, ok := installed["CronWorkflow/"+name]; !ok {
+			problems = append(problems, fmt.Sprintf("CronWorkflow %s is not installed", name))
 		}
 	}
 	if cm := installed["ConfigMap/"+m.plugin.Name+"-executor-plugin"]; cm.Metadata.Labels["workflows.argoproj.io/configmap-type"] != "ExecutorPlugin" {
@@ -368,6 +378,18 @@ func TestInstallCheckRefusesBrokenCopies(t *testing.T) {
 		{name: "a template left out of the kustomization", breakFS: func(t *testing.T, fsys filesys.FileSystem) {
 			replaceIn(t, fsys, "/repo/workflows/kustomization.yaml", "  - notify.yaml\n", "")
 		}, want: "WorkflowTemplate notify is not installed"},
+		{name: "a CronWorkflow left out of the kustomization", breakFS: func(t *testing.T, fsys filesys.FileSystem) {
+			replaceIn(t, fsys, "/repo/workflows/kustomization.yaml", "  - promoter-plan.yaml\n", "")
+		}, want: "CronWorkflow promoter-plan is not installed"},
+		{name: "the plan's token under another Secret", breakM: func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").Volumes[0].Secret.SecretName = "slipway-git-token"
+		}, want: "promoter-plan/plan names Secret slipway-git-token, which is neither installed nor in the README's list"},
+		{name: "the plan's configuration under another ConfigMap", breakM: func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").Container.Env[0].ValueFrom.ConfigMapKeyRef.Name = "promoter-config"
+		}, want: "promoter-plan/plan names ConfigMap promoter-config, which is neither installed nor"},
+		{name: "the plan's configuration under another key", breakM: func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").Container.Env[0].ValueFrom.ConfigMapKeyRef.Key = "config.yaml"
+		}, want: `promoter-plan/plan reads key "config.yaml" of ConfigMap slipway-promoter, which the kustomization's has not`},
 		{name: "the plugin's configuration under another name", breakFS: func(t *testing.T, fsys filesys.FileSystem) {
 			replaceIn(t, fsys, "/repo/plugin/kustomization.yaml", "\nconfigMapGenerator:\n  - name: slipway-promoter\n", "\nconfigMapGenerator:\n  - name: promoter-config\n")
 		}, want: "plugin promoter names ConfigMap slipway-promoter, which is neither installed"},
@@ -396,25 +418,31 @@ func TestInstallCheckRefusesBrokenCopies(t *testing.T) {
 	}
 }
 
-// kustomize renders the templates as they are: the installed copy of each
-// is the file.
+// kustomize renders the templates and CronWorkflows as they are: the
+// installed copy of each is the file.
 func TestKustomizationInstallsTheTemplatesUnchanged(t *testing.T) {
 	m := load(t)
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(repoFS(t), "/repo/workflows")
 	require.NoError(t, err)
-	n := 0
+	n, crons := 0, 0
 	for _, r := range res.Resources() {
-		if r.GetKind() != "WorkflowTemplate" {
-			continue
-		}
 		b, err := r.AsYAML()
 		require.NoError(t, err)
-		var wt wfv1.WorkflowTemplate
-		require.NoError(t, yaml.UnmarshalStrict(b, &wt))
-		assert.Equal(t, m.templates[wt.Name].Spec, wt.Spec, wt.Name)
-		n++
+		switch r.GetKind() {
+		case "WorkflowTemplate":
+			var wt wfv1.WorkflowTemplate
+			require.NoError(t, yaml.UnmarshalStrict(b, &wt))
+			assert.Equal(t, m.templates[wt.Name].Spec, wt.Spec, wt.Name)
+			n++
+		case "CronWorkflow":
+			var cw wfv1.CronWorkflow
+			require.NoError(t, yaml.UnmarshalStrict(b, &cw))
+			assert.Equal(t, m.crons[cw.Name].Spec, cw.Spec, cw.Name)
+			crons++
+		}
 	}
 	assert.Equal(t, len(m.templates), n)
+	assert.Equal(t, len(m.crons), crons)
 }
 
 // The README's overlay, with the user's own promoter configuration,
@@ -442,4 +470,40 @@ func TestREADMEOverlayKeepsThePromoterConfigName(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []string{"promoter-executor-plugin", "slipway-promoter"}, names)
+}
+
+// The README's overlay for the release plan sets the CronWorkflow's
+// schedule, time zone and parameters (Argo reads no parameter in a
+// schedule), and what it renders passes Argo's validation.
+func TestREADMEPlanOverlaySetsTheSchedule(t *testing.T) {
+	const remote = "https://github.com/slipway-deploy/slipway//workflows?ref=main"
+	_, block, ok := strings.Cut(readREADME(t), "```yaml\n# kustomization.yaml: the release plan")
+	require.True(t, ok, "the README's overlay for the release plan")
+	block, _, _ = strings.Cut(block, "```")
+	require.Contains(t, block, remote)
+	fsys := repoFS(t)
+	require.NoError(t, fsys.WriteFile("/overlay/kustomization.yaml", []byte("# kustomization.yaml: the release plan"+strings.Replace(block, remote, "../repo/workflows", 1))))
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, "/overlay")
+	require.NoError(t, err)
+	m := load(t)
+	var crons []wfv1.CronWorkflow
+	for _, r := range res.Resources() {
+		if r.GetKind() == "CronWorkflow" {
+			b, err := r.AsYAML()
+			require.NoError(t, err)
+			var cw wfv1.CronWorkflow
+			require.NoError(t, yaml.UnmarshalStrict(b, &cw))
+			crons = append(crons, cw)
+		}
+	}
+	require.Len(t, crons, 1)
+	cw := crons[0]
+	assert.Equal(t, []string{"0 9 * * 1-5"}, cw.Spec.Schedules)
+	assert.Equal(t, "Europe/London", cw.Spec.Timezone)
+	args := cw.Spec.WorkflowSpec.Arguments
+	assert.Equal(t, "#releases", args.GetParameterByName("slack-channel").Value.String())
+	assert.Equal(t, "72h", args.GetParameterByName("drift").Value.String())
+	assert.NotEqual(t, m.crons[cw.Name].Spec.Schedules, cw.Spec.Schedules, "the overlay changed the schedule")
+	m.crons[cw.Name] = &cw
+	assert.Empty(t, argoValidate(m))
 }

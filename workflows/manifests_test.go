@@ -35,19 +35,25 @@ const (
 	readmePath   = "../README.md"
 )
 
-// manifests are the WorkflowTemplates, hook Workflows and executor plugin
-// of the repository, parsed. Tests deep-copy them to break one on purpose.
+// manifests are the WorkflowTemplates, CronWorkflows, hook Workflows and
+// executor plugin of the repository, parsed. Tests deep-copy them to break
+// one on purpose.
 type manifests struct {
 	templates map[string]*wfv1.WorkflowTemplate // by name
 	files     map[string]string                 // template name -> file
+	crons     map[string]*wfv1.CronWorkflow     // by name
 	hooks     map[string]*wfv1.Workflow         // file -> hook Workflow
 	plugin    *spec.Plugin
 }
 
 func (m *manifests) deepCopy() *manifests {
-	c := &manifests{templates: map[string]*wfv1.WorkflowTemplate{}, files: m.files, hooks: map[string]*wfv1.Workflow{}}
+	c := &manifests{templates: map[string]*wfv1.WorkflowTemplate{}, files: m.files, crons: map[string]*wfv1.CronWorkflow{},
+		hooks: map[string]*wfv1.Workflow{}}
 	for n, wt := range m.templates {
 		c.templates[n] = wt.DeepCopy()
+	}
+	for n, cw := range m.crons {
+		c.crons[n] = cw.DeepCopy()
 	}
 	for f, wf := range m.hooks {
 		c.hooks[f] = wf.DeepCopy()
@@ -60,6 +66,9 @@ func (m *manifests) deepCopy() *manifests {
 
 // templateNames are the WorkflowTemplates' names, sorted.
 func (m *manifests) templateNames() []string { return slices.Sorted(maps.Keys(m.templates)) }
+
+// cronNames are the CronWorkflows' names, sorted.
+func (m *manifests) cronNames() []string { return slices.Sorted(maps.Keys(m.crons)) }
 
 // hookFiles are the hook files, sorted.
 func (m *manifests) hookFiles() []string { return slices.Sorted(maps.Keys(m.hooks)) }
@@ -124,11 +133,13 @@ func readDocs(t *testing.T, dirs ...string) []yamlDoc {
 	return docs
 }
 
-// load parses the WorkflowTemplates, hooks and plugin, refusing unknown
-// fields (a typo would otherwise be dropped in silence, as by the cluster).
+// load parses the WorkflowTemplates, CronWorkflows, hooks and plugin,
+// refusing unknown fields (a typo would otherwise be dropped in silence, as
+// by the cluster).
 func load(t *testing.T) *manifests {
 	t.Helper()
-	m := &manifests{templates: map[string]*wfv1.WorkflowTemplate{}, files: map[string]string{}, hooks: map[string]*wfv1.Workflow{}}
+	m := &manifests{templates: map[string]*wfv1.WorkflowTemplate{}, files: map[string]string{}, crons: map[string]*wfv1.CronWorkflow{},
+		hooks: map[string]*wfv1.Workflow{}}
 	for _, d := range readDocs(t, workflowsDir, pluginDir) {
 		switch d.kind {
 		case "WorkflowTemplate":
@@ -137,6 +148,12 @@ func load(t *testing.T) *manifests {
 			require.NotContains(t, m.templates, wt.Name, "two WorkflowTemplates named %s", wt.Name)
 			require.Equal(t, filepath.Base(d.file), wt.Name+".yaml", "one WorkflowTemplate a file, named after it")
 			m.templates[wt.Name], m.files[wt.Name] = &wt, d.file
+		case "CronWorkflow":
+			var cw wfv1.CronWorkflow
+			require.NoError(t, yaml.UnmarshalStrict(d.raw, &cw), d.file)
+			require.NotContains(t, m.crons, cw.Name, "two CronWorkflows named %s", cw.Name)
+			require.Equal(t, filepath.Base(d.file), cw.Name+".yaml", "a CronWorkflow lives in the file of the WorkflowTemplate it runs, under its name")
+			m.crons[cw.Name] = &cw
 		case "Workflow":
 			require.Equal(t, hooksDir, filepath.Dir(d.file), "%s: a Workflow outside hooks/", d.file)
 			var wf wfv1.Workflow

@@ -16,6 +16,13 @@ import (
 // may help; 2 (invalid input) and 3 (held by policy) never retry.
 const retryOnExitOne = "asInt(lastRetry.exitCode) == 1"
 
+// exitOneIsAnAnswer are the steps whose exit code 1 is an answer, not a
+// failure a retry may fix, and why: they retry on Argo's errors only (a pod
+// lost: retryPolicy OnError, no expression).
+var exitOneIsAnAnswer = map[string]string{
+	"promoter-plan/plan": "promoter plan --fail-on-drift exits 1 on drift",
+}
+
 // secretName matches the names of things that hold a secret: they reach a
 // step only through secretKeyRef or a mounted file (a *_FILE variable
 // holds a path), never a parameter or a literal value.
@@ -25,7 +32,8 @@ var secretName = regexp.MustCompile(`(?i)token|password|secret|webhook|credentia
 // retry on exit code 1 only, with backoff; a deadline; non-root, read-only
 // root, no privilege escalation, no capabilities; requests and limits;
 // images from parameters; secrets only from Secrets; outputs written to a
-// writable emptyDir.
+// writable emptyDir. A CronWorkflow runs a WorkflowTemplate, so its steps
+// are checked there.
 func policyProblems(m *manifests) []string {
 	var problems []string
 	for _, wtName := range m.templateNames() {
@@ -56,6 +64,16 @@ func policyProblems(m *manifests) []string {
 			problems = append(problems, outputsProblems(where, wt, tmpl)...)
 		}
 	}
+	for _, name := range m.cronNames() {
+		ws := m.crons[name].Spec.WorkflowSpec
+		where := "CronWorkflow/" + name
+		if ws.WorkflowTemplateRef == nil || len(ws.Templates) > 0 {
+			problems = append(problems, where+": runs templates of its own, not a WorkflowTemplate (workflowTemplateRef) whose steps these checks read")
+		}
+		for _, p := range ws.Arguments.Parameters {
+			problems = append(problems, secretParameter(where, p.Name)...)
+		}
+	}
 	return problems
 }
 
@@ -75,10 +93,14 @@ func secretParameter(where, name string) []string {
 }
 
 func retryProblems(where string, rs *wfv1.RetryStrategy) []string {
+	why, answer := exitOneIsAnAnswer[where]
 	switch {
 	case rs == nil:
 		return []string{where + ": no retryStrategy"}
-	case rs.Expression != retryOnExitOne:
+	case answer && (rs.RetryPolicy != wfv1.RetryPolicyOnError || rs.Expression != ""):
+		return []string{fmt.Sprintf("%s: exit 1 is an answer here (%s): retry on Argo's errors only (retryPolicy %s, no expression)",
+			where, why, wfv1.RetryPolicyOnError)}
+	case !answer && rs.Expression != retryOnExitOne:
 		return []string{fmt.Sprintf("%s: retries on %q, not on exit code 1 only (%s)", where, rs.Expression, retryOnExitOne)}
 	case rs.Limit == nil:
 		return []string{where + ": retries without a limit"}
@@ -141,8 +163,10 @@ func outputsProblems(where string, wt *wfv1.WorkflowTemplate, tmpl *wfv1.Templat
 	}
 	var paths []string
 	for _, a := range c.Args {
-		if dir, ok := strings.CutPrefix(a, "--outputs-dir="); ok {
-			paths = append(paths, dir)
+		for _, flag := range []string{"--outputs-dir=", "--" + outputFileFlag + "="} {
+			if p, ok := strings.CutPrefix(a, flag); ok {
+				paths = append(paths, p)
+			}
 		}
 	}
 	for _, p := range tmpl.Outputs.Parameters {
@@ -170,7 +194,7 @@ func TestEveryStepFollowsThePolicy(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, 6, steps, "bump-tag, precompile-assets, migrate, notify, smoke-test and promote are checked")
+	assert.Equal(t, 8, steps, "bump-tag, precompile-assets, migrate, notify and its report, smoke-test, promote and the plan are checked")
 }
 
 // Each deliberately broken copy fails the check, naming what broke.
@@ -221,6 +245,33 @@ func TestPolicyCheckRefusesBrokenCopies(t *testing.T) {
 			p := &m.templates["sync-fail"].Spec.Arguments.Parameters
 			*p = append(*p, wfv1.Parameter{Name: "slack-webhook-url"})
 		}, `sync-fail: parameter "slack-webhook-url" looks like a secret`},
+		{"a drift check retried on exit 1", func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").RetryStrategy.Expression = retryOnExitOne
+		}, "promoter-plan/plan: exit 1 is an answer here (promoter plan --fail-on-drift exits 1 on drift): retry on Argo's errors only"},
+		{"a drift check retried on every failure", func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").RetryStrategy.RetryPolicy = wfv1.RetryPolicyAlways
+		}, "promoter-plan/plan: exit 1 is an answer here"},
+		{"another step retried on Argo's errors only", func(m *manifests) {
+			rs := tmpl(m, "notify", "report").RetryStrategy
+			rs.RetryPolicy, rs.Expression = wfv1.RetryPolicyOnError, ""
+		}, `notify/report: retries on "", not on exit code 1 only`},
+		{"the plan written on the read-only root", func(m *manifests) {
+			c := tmpl(m, "promoter-plan", "plan").Container
+			c.VolumeMounts = c.VolumeMounts[:1] // the token only
+		}, "promoter-plan/plan: writes /slipway/report/plan.md, which is on no writable emptyDir"},
+		{"the git token as a literal value", func(m *manifests) {
+			c := tmpl(m, "promoter-plan", "plan").Container
+			c.Env = append(c.Env, corev1.EnvVar{Name: "SLIPWAY_GIT_TOKEN", Value: "ghp_x"})
+		}, "promoter-plan/plan: SLIPWAY_GIT_TOKEN is not from a Secret"},
+		{"a CronWorkflow with a step of its own", func(m *manifests) {
+			ws := &m.crons["promoter-plan"].Spec.WorkflowSpec
+			ws.Entrypoint, ws.Templates = "plan", []wfv1.Template{*tmpl(m, "promoter-plan", "plan")}
+			ws.WorkflowTemplateRef = nil
+		}, "CronWorkflow/promoter-plan: runs templates of its own, not a WorkflowTemplate"},
+		{"a secret passed by the CronWorkflow", func(m *manifests) {
+			ws := &m.crons["promoter-plan"].Spec.WorkflowSpec
+			ws.Arguments.Parameters = append(ws.Arguments.Parameters, wfv1.Parameter{Name: "git-token"})
+		}, `CronWorkflow/promoter-plan: parameter "git-token" looks like a secret`},
 		{"outputs on the read-only root", func(m *manifests) {
 			c := tmpl(m, "migrate", "migrate").Container
 			c.VolumeMounts = c.VolumeMounts[:1] // the binary only

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"testing"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -16,16 +17,22 @@ import (
 )
 
 // argoValidate runs Argo's own validation over every manifest Argo reads:
-// each WorkflowTemplate as `argo lint` does (Lint: true), each hook
-// Workflow as the controller does on submission (default options), its
-// workflowTemplateRef and templateRefs resolved among our templates, and
-// the executor plugin as the controller loads it. Problems are keyed by
-// the template's name or the hook's file.
+// each WorkflowTemplate as `argo lint` does (Lint: true), each
+// CronWorkflow and hook Workflow as the controller does on submission
+// (default options), its workflowTemplateRef and templateRefs resolved
+// among our templates, and the executor plugin as the controller loads it.
+// Problems are keyed by the template's name, "CronWorkflow/" and the
+// CronWorkflow's, or the hook's file.
 func argoValidate(m *manifests) map[string]error {
 	problems := map[string]error{}
 	for name, wt := range m.templates {
 		if err := validate.ValidateWorkflowTemplate(m, noClusterTemplates{}, wt, nil, validate.ValidateOpts{Lint: true}); err != nil {
 			problems[name] = err
+		}
+	}
+	for name, cw := range m.crons {
+		if err := validate.ValidateCronWorkflow(context.Background(), m, noClusterTemplates{}, cw, nil); err != nil {
+			problems["CronWorkflow/"+name] = err
 		}
 	}
 	for file, wf := range m.hooks {
@@ -41,7 +48,8 @@ func argoValidate(m *manifests) map[string]error {
 
 func TestManifestsPassArgoValidation(t *testing.T) {
 	m := load(t)
-	assert.Equal(t, []string{"bump-tag", "migrate", "notify", "post-sync", "precompile-assets", "sync-fail"}, m.templateNames())
+	assert.Equal(t, []string{"bump-tag", "migrate", "notify", "post-sync", "precompile-assets", "promoter-plan", "sync-fail"}, m.templateNames())
+	assert.Equal(t, []string{"promoter-plan"}, m.cronNames())
 	assert.Equal(t, []string{"hooks/post-sync.yaml", "hooks/pre-sync.yaml", "hooks/sync-fail.yaml", "hooks/sync.yaml"}, m.hookFiles())
 	assert.Empty(t, argoValidate(m))
 }
@@ -60,7 +68,7 @@ func TestOtherManifestsDecodeStrictly(t *testing.T) {
 	seen := map[string]int{}
 	for _, d := range readDocs(t, workflowsDir, pluginDir) {
 		switch d.kind {
-		case "WorkflowTemplate", "Workflow", "ExecutorPlugin": // argoValidate's
+		case "WorkflowTemplate", "CronWorkflow", "Workflow", "ExecutorPlugin": // argoValidate's
 		case "": // only the promoter's configuration has no kind
 			_, err := promoterserver.ParseConfig(d.raw)
 			assert.NoError(t, err, "%s: not a Kubernetes object, so the promoter's configuration", d.file)
@@ -114,6 +122,25 @@ func TestArgoValidationRefusesBrokenCopies(t *testing.T) {
 		{"an output of a step that does not exist", "bump-tag", func(m *manifests) {
 			tmpl(m, "bump-tag", "bump-tag").Outputs.Parameters[0].ValueFrom = &wfv1.ValueFrom{Parameter: "{{steps.nope.outputs.parameters.x}}"}
 		}, "steps.nope"},
+		{"a malformed schedule", "CronWorkflow/promoter-plan", func(m *manifests) {
+			m.crons["promoter-plan"].Spec.Schedules = []string{"0 7 * *"}
+		}, "cron schedule 0 7 * * is malformed"},
+		{"a CronWorkflow on a template that does not exist", "CronWorkflow/promoter-plan", func(m *manifests) {
+			m.crons["promoter-plan"].Spec.WorkflowSpec.WorkflowTemplateRef.Name = "plan"
+		}, `no WorkflowTemplate "plan"`},
+		{"a CronWorkflow name too long for its Workflows' names", "CronWorkflow/promoter-plan", func(m *manifests) {
+			m.crons["promoter-plan"].Name = "promoter-plan-of-every-app-in-every-environment-daily"
+		}, "must not be more than 52 characters"},
+		{"a CronWorkflow with a schedule twice", "CronWorkflow/promoter-plan", func(m *manifests) {
+			m.crons["promoter-plan"].Spec.Schedule = "0 7 * * *"
+		}, "both Spec.Schedule and Spec.Schedules"},
+		{"a report without its title", "promoter-plan", func(m *manifests) {
+			args := &tmpl(m, "promoter-plan", "exit").Steps[0].Steps[0].Arguments
+			args.Parameters = args.Parameters[1:] // title: notify's report requires it
+		}, "inputs.parameters.title was not supplied"},
+		{"an output of the plan read from nowhere, seen through the CronWorkflow", "CronWorkflow/promoter-plan", func(m *manifests) {
+			tmpl(m, "promoter-plan", "plan").Outputs.Parameters[0].ValueFrom = &wfv1.ValueFrom{}
+		}, "cannot validate Workflow: valueFrom type unspecified"},
 		{"a plugin sidecar without resources", "plugin", func(m *manifests) {
 			m.plugin.Spec.Sidecar.Container.Resources.Limits = nil
 		}, "resources limits are mandatory"},

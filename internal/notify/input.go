@@ -61,6 +61,7 @@ func read(cfg Config) (event, error) {
 	ev := event{app: cfg.App, env: cfg.Env, tag: cfg.Tag, previousTag: cfg.PreviousTag, targetEnv: cfg.TargetEnv,
 		reason: slack.Shorten(oneline.Fold(cfg.Reason), maxReason), channel: cfg.Channel}
 	checks := []func() error{
+		func() error { return reportFlags(cfg) },
 		func() error { return flagErr("app", cfg.App, chartsrepo.ValidateApp) },
 		func() error { return flagErr("env", cfg.Env, chartsrepo.ValidateEnvName) },
 		func() error { return flagErr("tag", cfg.Tag, chartsrepo.ValidateTag) },

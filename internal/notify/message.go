@@ -19,6 +19,7 @@ const (
 	KindNotPromoted      // deployed, not promoted, and why
 	KindFailed           // the workflow failed or errored, at a step if known
 	KindSyncFailed       // Argo CD's sync failed (SyncFail hook)
+	KindReport           // a report, under its title
 )
 
 var kinds = [...]struct{ name, emoji string }{
@@ -27,6 +28,7 @@ var kinds = [...]struct{ name, emoji string }{
 	KindNotPromoted: {"not-promoted", ":large_yellow_circle:"},
 	KindFailed:      {"failed", ":x:"},
 	KindSyncFailed:  {"sync-failed", ":rotating_light:"},
+	KindReport:      {"report", ""}, // the title says it
 }
 
 func (k Kind) String() string { return kinds[k].name }

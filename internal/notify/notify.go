@@ -1,6 +1,7 @@
 // Package notify tells a Slack channel how a deployment went: deployed,
 // promoted to the next environment, not promoted and why, failed and at
-// which step, or a failed sync. It checks its inputs, composes one Block
+// which step, or a failed sync; or posts a report another step wrote (the
+// release plan) under a title. It checks its inputs, composes one Block
 // Kit message whose headline says what happened, and posts it to an
 // incoming webhook (internal/slack), whose URL is a secret.
 package notify
@@ -37,6 +38,13 @@ type Config struct {
 	WorkflowURL, CompareURL, ArgoCDURL string
 	Channel                            string
 
+	// A report instead of a deployment's facts: ReportFile holds Slack
+	// mrkdwn text (base64 when ReportEncoding says so), posted under Title
+	// (with Reason, WorkflowURL and Channel). An empty report posts
+	// nothing unless PostEmpty.
+	ReportFile, ReportEncoding, Title string
+	PostEmpty                         bool
+
 	// DryRun prints the payload to Stdout and posts nothing.
 	DryRun bool
 
@@ -60,17 +68,29 @@ type Result struct {
 	Status   Status
 	DryRun   bool
 	Attempts int // requests made
+	// A report's lines, and those the message shows; Skipped: the report
+	// was empty and nothing was posted.
+	Lines, Shown int
+	Skipped      bool
 }
 
-// Report is the step's result: notified, with the headline.
+// Report is the step's result: notified, with the headline; or nothing
+// to report.
 func (r Result) Report() outcome.Result {
 	reason := "posted to Slack: " + r.Headline
 	if r.DryRun {
 		reason = "dry run, nothing posted: " + r.Headline
 	}
-	return outcome.Result{Outcome: outcome.Notified, Reason: reason, Attrs: []any{
-		"app", r.App, "env", r.Env, "tag", r.Tag, "status", string(r.Status),
-		"message", r.Kind.String(), "attempts", r.Attempts}}
+	if r.Kind != KindReport {
+		return outcome.Result{Outcome: outcome.Notified, Reason: reason, Attrs: []any{
+			"app", r.App, "env", r.Env, "tag", r.Tag, "status", string(r.Status),
+			"message", r.Kind.String(), "attempts", r.Attempts}}
+	}
+	attrs := []any{"title", r.Headline, "message", r.Kind.String(), "lines", r.Lines, "shown", r.Shown, "attempts", r.Attempts}
+	if r.Skipped {
+		return outcome.Result{Outcome: outcome.NothingToReport, Reason: "nothing posted: the report is empty", Attrs: attrs}
+	}
+	return outcome.Result{Outcome: outcome.Notified, Reason: reason, Attrs: attrs}
 }
 
 // Run checks cfg, composes the message and posts it (or prints it for a
@@ -88,17 +108,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := checkRetries(cfg); err != nil {
 		return Result{}, err
 	}
-	ev, err := read(cfg)
+	msg, res, err := compose(cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	if webhook == "" && !cfg.DryRun {
 		return Result{}, exitcode.Invalidf("no webhook URL: give --webhook-url-file or %s", WebhookEnv)
 	}
-	k := ev.kind()
-	res := Result{Kind: k, Headline: ev.headline(k), App: ev.app, Env: ev.env, Tag: ev.tag,
-		Status: ev.status, DryRun: cfg.DryRun}
-	payload, err := encode(ev.message(k))
+	if res.Skipped {
+		return res, nil
+	}
+	payload, err := encode(msg)
 	if err != nil {
 		return res, fmt.Errorf("encode the message: %w", err)
 	}
@@ -116,6 +136,27 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		RetryWait: cfg.RetryWait, Mask: red.String, Log: cfg.Log}
 	res.Attempts, err = hook.Post(ctx, payload)
 	return res, err
+}
+
+// compose checks cfg and makes the message: a report's, or a
+// deployment's.
+func compose(cfg Config) (slack.Message, Result, error) {
+	if cfg.ReportFile != "" {
+		r, err := readReport(cfg)
+		if err != nil {
+			return slack.Message{}, Result{}, err
+		}
+		msg, shown := r.message()
+		return msg, Result{Kind: KindReport, Headline: r.title, DryRun: cfg.DryRun, Lines: len(r.lines), Shown: shown,
+			Skipped: len(r.lines) == 0 && !cfg.PostEmpty}, nil
+	}
+	ev, err := read(cfg)
+	if err != nil {
+		return slack.Message{}, Result{}, err
+	}
+	k := ev.kind()
+	return ev.message(k), Result{Kind: k, Headline: ev.headline(k), App: ev.app, Env: ev.env, Tag: ev.tag,
+		Status: ev.status, DryRun: cfg.DryRun}, nil
 }
 
 func checkRetries(cfg Config) error {

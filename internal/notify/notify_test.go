@@ -98,6 +98,7 @@ var outcomeHeadlines = map[outcome.Outcome]string{
 	outcome.Passed:             "frontend v42 deployed to integration",
 	outcome.Stopped:            "frontend v42 deployed to integration",
 	outcome.DryRun:             "frontend v42 deployed to integration",
+	outcome.NothingToReport:    "frontend v42 deployed to integration",
 	outcome.FreezeWindow:       "frontend v42 deployed to integration, not promoted to staging: a freeze covers staging now",
 	outcome.Soaking:            "frontend v42 deployed to integration, not promoted to staging: still soaking in integration",
 	outcome.InProgress:         "frontend v42 deployed to integration, not promoted to staging: the promotion was still in progress",
@@ -117,7 +118,7 @@ func outcomeCases(t *testing.T) []golden {
 		case outcome.Promoted:
 			k = KindPromoted
 		case outcome.Updated, outcome.RolledBack, outcome.Published, outcome.Migrated, outcome.Notified,
-			outcome.LastEnvironment, outcome.Passed, outcome.Stopped, outcome.DryRun:
+			outcome.LastEnvironment, outcome.Passed, outcome.Stopped, outcome.DryRun, outcome.NothingToReport:
 			k = KindDeployed // not about a promotion, or none to do
 		}
 		o := o

@@ -44,6 +44,7 @@ const (
 	Passed             // every smoke check and test passed
 	Stopped            // a server (the promoter) stopped on SIGTERM, its work in flight done
 	DryRun             // --dry-run: said what it would do, wrote nothing
+	NothingToReport    // notify: the report was empty, so nothing was posted
 
 	// Not yet: ask again later (Argo node Running, with a requeue).
 
@@ -112,6 +113,7 @@ var table = [end]facts{
 	Passed:             {"passed", "passed", exitOK, PhaseSucceeded, false},
 	Stopped:            {"stopped", "stopped", exitOK, PhaseSucceeded, false},
 	DryRun:             {"dry-run", "dry_run", exitOK, PhaseSucceeded, false},
+	NothingToReport:    {"nothing-to-report", "nothing_to_report", exitOK, PhaseSucceeded, false},
 
 	FreezeWindow: {"freeze-window", "freeze_window", exitHeld, PhaseRunning, false},
 	Soaking:      {"soaking", "soaking", exitHeld, PhaseRunning, false},

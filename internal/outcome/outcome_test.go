@@ -35,6 +35,7 @@ var want = map[Outcome]struct {
 	Passed:             {"passed", "passed", 0, PhaseSucceeded, false},
 	Stopped:            {"stopped", "stopped", 0, PhaseSucceeded, false},
 	DryRun:             {"dry-run", "dry_run", 0, PhaseSucceeded, false},
+	NothingToReport:    {"nothing-to-report", "nothing_to_report", 0, PhaseSucceeded, false},
 	FreezeWindow:       {"freeze-window", "freeze_window", 3, PhaseRunning, false},
 	Soaking:            {"soaking", "soaking", 3, PhaseRunning, false},
 	InProgress:         {"in-progress", "in_progress", 1, PhaseRunning, false},

@@ -1,15 +1,21 @@
 package promoterserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
 
 	"github.com/slipway-deploy/slipway/internal/chartsrepo"
 	"github.com/slipway-deploy/slipway/internal/exitcode"
@@ -265,6 +271,11 @@ type PlanSettings struct {
 	FailOnDrift bool
 	// HistoryDepth bounds the history the plan reads (0: all of it).
 	HistoryDepth int
+	// OutputFile, when set, gets the plan instead of Stdout, written whole
+	// once the plan is made (drift or not): a plan that could not be made
+	// leaves no file, so a workflow tells "drift" (exit 1, a file) from "the
+	// charts repo could not be read" (exit 1, none).
+	OutputFile string
 }
 
 // Plan reads the charts repo once and prints what runs where, what the
@@ -290,9 +301,42 @@ func Plan(ctx context.Context, st PlanSettings) (plan.Result, error) {
 	if st.HistoryDepth < 0 {
 		return plan.Result{}, exitcode.Invalidf("--history-depth must not be negative")
 	}
-	return plan.Run(ctx, plan.Config{
+	out := st.Stdout
+	var buf bytes.Buffer
+	if st.OutputFile != "" {
+		if err := clearOutputFile(st.OutputFile); err != nil {
+			return plan.Result{}, err
+		}
+		out = &buf
+	}
+	res, err := plan.Run(ctx, plan.Config{
 		Layout: cfg.Layout, Policy: cfg.Policy, HistoryDepth: cfg.File.Git.HistoryDepth,
 		Repo: githistory.Options{URL: remote.URL, Auth: remote.Auth, Branch: cfg.File.Repo.Branch, Depth: st.HistoryDepth},
-		Apps: apps, Drift: st.Drift, Format: st.Output, FailOnDrift: st.FailOnDrift, Out: st.Stdout, Now: st.Now,
+		Apps: apps, Drift: st.Drift, Format: st.Output, FailOnDrift: st.FailOnDrift, Out: out, Now: st.Now,
 	})
+	if buf.Len() > 0 { // printed: the plan was made
+		if werr := renameio.WriteFile(st.OutputFile, []byte(st.Redactor.String(buf.String())), 0o644); werr != nil {
+			return res, fmt.Errorf("write the plan to --output-file: %w", werr)
+		}
+	}
+	return res, err
+}
+
+// clearOutputFile removes what a run before left at path, and checks that
+// its folder takes a file, before the charts repo is read: a plan that then
+// fails leaves no file, and a path that cannot be written is invalid input
+// (exit 2), not a failure a retry would fix.
+func clearOutputFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return exitcode.Invalidf("--output-file: %v", err)
+	}
+	probe, err := os.CreateTemp(filepath.Dir(path), ".plan-probe-*")
+	if err != nil {
+		return exitcode.Invalidf("--output-file: %v", err)
+	}
+	cerr := probe.Close()
+	if err := errors.Join(cerr, os.Remove(probe.Name())); err != nil {
+		return exitcode.Invalidf("--output-file: %v", err)
+	}
+	return nil
 }

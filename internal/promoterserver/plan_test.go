@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,4 +228,74 @@ func TestPlanDecidesAsThePromoter(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2*len(res.Apps), asked, "every step was asked")
+}
+
+// --output-file gets the plan instead of stdout, byte for byte as stdout
+// would, and only once the plan is made: with drift (exit 1) too, never
+// when the charts repo could not be read (exit 1 too: a workflow tells the
+// two apart by the file). A file a run before left is gone either way; a
+// folder that takes no file is exit 2 before the repo is read.
+func TestPlanOutputFile(t *testing.T) {
+	f := planFixture(t)
+	want, _, err := runPlan(t, f, "markdown", nil)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plan.md")
+	run := func(url string, mod func(*PlanSettings)) (stdout string, err error) {
+		var out bytes.Buffer
+		cmd := f.command(t, planConfig(t, url))
+		cmd.Stdout = &out
+		st := PlanSettings{Command: cmd, Output: "markdown", Drift: plan.DefaultDrift, OutputFile: path}
+		if mod != nil {
+			mod(&st)
+		}
+		_, err = Plan(context.Background(), st)
+		return out.String(), err
+	}
+	read := func() string {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return strings.ReplaceAll(string(b), f.git.Head()[:7], "HEAD")
+	}
+	entries := func() []string {
+		es, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+
+	out, err := run(f.git.URL(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, out, "nothing on stdout")
+	assert.Equal(t, want, read())
+
+	out, err = run(f.git.URL(), func(st *PlanSettings) { st.FailOnDrift = true })
+	assert.Equal(t, exitcode.Failed, exitcode.Code(err), "%v", err)
+	assert.ErrorContains(t, err, "drift: ")
+	assert.Empty(t, out)
+	assert.Equal(t, want, read(), "drift: the plan is written before the exit 1")
+
+	down := closedPort(t)
+	_, err = run("http://"+down+"/charts.git", func(st *PlanSettings) { st.FailOnDrift = true })
+	assert.Equal(t, exitcode.Failed, exitcode.Code(err), "%v", err)
+	assert.ErrorContains(t, err, "read the charts repo")
+	assert.Empty(t, entries(), "the repo could not be read: no file, not even the last run's")
+
+	_, err = run(f.git.URL(), func(st *PlanSettings) { st.OutputFile = filepath.Join(dir, "no-such-folder", "plan.md") })
+	assert.Equal(t, exitcode.Invalid, exitcode.Code(err), "%v", err)
+	assert.ErrorContains(t, err, "--output-file: ")
+	assert.Empty(t, entries(), "no probe left behind")
+}
+
+// closedPort is a loopback address where nothing listens: a git host that
+// is down.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }

@@ -34,13 +34,19 @@ type Text struct {
 	Emoji bool   `json:"emoji,omitempty"`
 }
 
-// Slack's limits on the texts of each block (Block Kit reference).
+// Slack's limits on the texts of each block (Block Kit reference), and on
+// the blocks of a message.
 const (
 	maxHeader  = 150
-	maxSection = 3000
+	maxSection = MaxSection
 	maxField   = 2000
 	maxFields  = 10
 	maxContext = 10
+
+	// MaxSection is the most characters a section's text may have.
+	MaxSection = 3000
+	// MaxBlocks is the most blocks a message may have.
+	MaxBlocks = 50
 )
 
 // Header is a header block: plain text, shortened to Slack's 150
@@ -80,6 +86,26 @@ func Context(elements ...string) Block {
 // markup (links, <!channel> mentions), so they become entities.
 func Escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// EscapeShort is Escape(s) in at most max characters: cut between
+// characters of s (never inside an entity), ending with "…" when cut.
+func EscapeShort(s string, max int) string {
+	if e := Escape(s); utf8.RuneCountInString(e) <= max {
+		return e
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		e := Escape(string(r))
+		c := utf8.RuneCountInString(e)
+		if n+c > max-1 {
+			break
+		}
+		b.WriteString(e)
+		n += c
+	}
+	return b.String() + "…"
 }
 
 // Link is a mrkdwn link to url showing label. A '|' or '>' would end the

@@ -1,6 +1,7 @@
 // Command notify posts how a deployment went to Slack: deployed, promoted
 // to the next environment, not promoted and why, failed and where, or a
-// failed sync, with links to the workflow, the changes and Argo CD.
+// failed sync, with links to the workflow, the changes and Argo CD; or a
+// report (the release plan's markdown) under a title.
 package main
 
 import (
@@ -22,12 +23,13 @@ func step() stepcli.Step {
 		return &cli.StringFlag{Name: name, EnvVars: stepcli.Env(name), Usage: usage}
 	}
 	return stepcli.Step{
-		Name:      "notify",
-		Usage:     "post a deployment's result to a Slack incoming webhook",
-		UsageText: "notify --app NAME --env ENV --tag TAG --status Succeeded|Failed|Error|SyncFailed [flags]",
+		Name:  "notify",
+		Usage: "post a deployment's result to a Slack incoming webhook",
+		UsageText: "notify --app NAME --env ENV --tag TAG --status Succeeded|Failed|Error|SyncFailed [flags]\n" +
+			"notify --report-file PATH --title TEXT [--report-encoding text|base64] [--post-empty] [--reason TEXT] [flags]",
 		Description: "The webhook URL comes from --webhook-url-file or " + notify.WebhookEnv + " and is never printed.\n" +
-			"429 (after Retry-After) and 5xx are retried until --timeout. Exit 0 posted, 1 failed (a retry may help),\n" +
-			"2 invalid input or a reply no retry fixes (bad payload, no such webhook).",
+			"429 (after Retry-After) and 5xx are retried until --timeout. Exit 0 posted (or an empty report, nothing to post),\n" +
+			"1 failed (a retry may help), 2 invalid input or a reply no retry fixes (bad payload, no such webhook).",
 		Flags: []cli.Flag{
 			str("webhook-url-file", "file holding the Slack incoming webhook URL (else "+notify.WebhookEnv+")"),
 			str("app", "the app deployed"),
@@ -44,6 +46,10 @@ func step() stepcli.Step {
 			str("compare-url", "link to the git host's comparison of --previous-tag and --tag"),
 			str("argocd-url", "link to the app in Argo CD"),
 			str("channel", "post to this channel instead of the webhook's own (#name, where the webhook allows it)"),
+			str("report-file", "post this file's Slack mrkdwn (promoter plan --output markdown) instead of a deployment's status"),
+			str("report-encoding", "the report file's encoding: text (default) or base64 (how a workflow passes outside text)"),
+			str("title", "the report's headline (required with --report-file)"),
+			&cli.BoolFlag{Name: "post-empty", EnvVars: stepcli.Env("post-empty"), Usage: "post a report that is empty too (default: post nothing, exit 0)"},
 			&cli.BoolFlag{Name: "dry-run", EnvVars: stepcli.Env("dry-run"), Usage: "print the payload, post nothing"},
 			&cli.DurationFlag{Name: "timeout", Value: slack.DefaultTimeout, EnvVars: stepcli.Env("timeout"), Usage: "deadline of the post, retries and waits included"},
 			&cli.IntFlag{Name: "max-attempts", Value: slack.DefaultMaxAttempts, EnvVars: stepcli.Env("max-attempts"), Usage: "requests at most"},
@@ -57,6 +63,7 @@ func step() stepcli.Step {
 				TargetEnv: c.String("target-env"), Reason: c.String("reason"), FailedStep: c.String("failed-step"),
 				WorkflowURL: c.String("workflow-url"), CompareURL: c.String("compare-url"), ArgoCDURL: c.String("argocd-url"),
 				Channel: c.String("channel"), DryRun: c.Bool("dry-run"),
+				ReportFile: c.String("report-file"), ReportEncoding: c.String("report-encoding"), Title: c.String("title"), PostEmpty: c.Bool("post-empty"),
 				Timeout: c.Duration("timeout"), MaxAttempts: c.Int("max-attempts"), RetryWait: c.Duration("retry-wait"),
 				Log: rt.Log, Redactor: rt.Redactor, Stdout: rt.Stdout,
 			})

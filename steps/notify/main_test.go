@@ -241,3 +241,66 @@ func TestWebhookURLNeverPrinted(t *testing.T) {
 		})
 	}
 }
+
+// A report, as the promoter-plan workflow posts one: the file's text under
+// the title; a dry run prints the payload; an empty report posts nothing
+// and exits 0; bad input is exit 2 and one line; the webhook URL never
+// shows.
+func TestReport(t *testing.T) {
+	srv := slackserver.Start(t)
+	hook := srv.URL + secretPath
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.md")
+	require.NoError(t, os.WriteFile(plan, []byte("*Release plan*: `main` at `5c2e91a`, 2026-11-25 12:00 UTC, 13 apps\n\n"+
+		"*Drift* (behind the environment before for more than 7d)\n- `manual-app` production runs v20, 3 releases behind staging (v50) for 11d\n"), 0o644))
+	empty := filepath.Join(dir, "empty.md")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	report := func(file string, extra ...string) []string {
+		return append([]string{"--report-file", file, "--title", ":warning: Release plan: drift", "--log-format", "json", "--debug"}, extra...)
+	}
+	var printed strings.Builder // every run's stdout and stderr
+	run := func(t *testing.T, webhook string, args []string) result {
+		r := run(t, webhook, args)
+		printed.WriteString(r.stdout + r.stderr)
+		return r
+	}
+
+	r := run(t, hook, report(plan))
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Len(t, srv.Posts(), 1)
+	posted := string(srv.Posts()[0].Body)
+	assert.Contains(t, posted, `"text": "*Release plan*: `+"`main`"+` at `)
+	assert.Contains(t, r.stderr, `"msg":"posted to Slack: :warning: Release plan: drift"`)
+	assert.Contains(t, r.stderr, `"message":"report","lines":4,"shown":4`)
+
+	r = run(t, "", report(plan, "--dry-run"))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, posted, r.stdout)
+
+	r = run(t, hook, report(empty))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Len(t, srv.Posts(), 1, "an empty report posts nothing")
+	assert.Contains(t, r.stderr, `"msg":"nothing posted: the report is empty"`)
+	r = run(t, hook, report(empty, "--post-empty", "--reason", "promoter plan: Error (exit code 2)"))
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Len(t, srv.Posts(), 2, "--post-empty posts it")
+	assert.Contains(t, string(srv.Posts()[1].Body), "_The report is empty._")
+
+	for _, bad := range []struct {
+		args []string
+		line string
+	}{
+		{report(plan, "--app", "frontend"), "notify: --app is a deployment's, not a report's (--report-file)"},
+		{append(args(), "--title", "x"), "notify: --title is a report's headline: give --report-file too"},
+		{report(plan, "--report-encoding", "base64"), "notify: --report-file is not base64 (--report-encoding base64): illegal base64 data at input byte 0"},
+		{[]string{"--report-file", plan}, "notify: --title is required with --report-file: the message's headline"},
+	} {
+		r := run(t, hook, bad.args)
+		assert.Equal(t, 2, r.code, r.stderr)
+		assert.Equal(t, []string{bad.line}, nonJSONLines(r.stderr))
+	}
+	assert.Len(t, srv.Posts(), 2, "invalid input posts nothing")
+	for _, s := range []string{hook, secretPath, token} {
+		assert.NotContains(t, printed.String(), s)
+	}
+}

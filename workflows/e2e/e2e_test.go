@@ -74,6 +74,20 @@ func TestPostSyncOnArgo(t *testing.T) {
 		StringData: map[string]string{"url": slackURL},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+	// The plan's: the git token's Secret (the README's), and the plugin's
+	// configuration as the kustomization installs it.
+	_, err = argo.Kube.CoreV1().Secrets(argo.Namespace).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: chartsRepoSecret},
+		StringData: map[string]string{"token": "never-used"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	example, err := os.ReadFile(filepath.Join(root, "plugin", "promoter.example.yaml"))
+	require.NoError(t, err)
+	_, err = argo.Kube.CoreV1().ConfigMaps(argo.Namespace).Create(context.Background(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: promoterConfig},
+		Data:       map[string]string{"promoter.yaml": string(example)},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	e := &env{t: t, argo: argo, promoter: promoter(), root: root}
 
 	t.Run("promotes", e.testPromotes)
@@ -85,6 +99,9 @@ func TestPostSyncOnArgo(t *testing.T) {
 		t.Run("waits out a freeze", func(t *testing.T) { t.Parallel(); e.testWaitsOutAFreeze(t) })
 		t.Run("post-sync: smoke checks fail, retried", func(t *testing.T) { t.Parallel(); e.testPostSyncChecksFail(t) })
 		t.Run("post-sync: invalid smoke spec, not retried, notify told", func(t *testing.T) { t.Parallel(); e.testPostSyncInvalidSmoke(t) })
+		t.Run("promoter-plan: the CronWorkflow runs it, drift is posted", func(t *testing.T) { t.Parallel(); e.testPlanFromCron(t) })
+		t.Run("promoter-plan: a plan that did not run is posted", func(t *testing.T) { t.Parallel(); e.testPlanNotRun(t) })
+		t.Run("promoter-plan: no drift, nothing posted", func(t *testing.T) { t.Parallel(); e.testPlanNoDrift(t) })
 	})
 }
 

@@ -54,7 +54,8 @@ type Options struct {
 	// Secret (as Kubernetes' token controller would fill it in).
 	ServiceAccounts []string
 	// Manifests are YAML files applied in order after the CRDs: ConfigMaps,
-	// Secrets, ServiceAccounts, Roles, RoleBindings, WorkflowTemplates.
+	// Secrets, ServiceAccounts, Roles, RoleBindings, WorkflowTemplates,
+	// CronWorkflows.
 	Manifests []string
 	// RequeueTime is the controller's DEFAULT_REQUEUE_TIME, which is also
 	// the agent's patch rate (1s if zero; Argo's default is 10s).

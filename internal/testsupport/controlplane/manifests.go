@@ -85,6 +85,8 @@ func (a *Argo) create(obj k8sruntime.Object) error {
 		_, err = a.Kube.RbacV1().RoleBindings(ns).Create(ctx, o, opts)
 	case *wfv1.WorkflowTemplate:
 		_, err = a.Argo.ArgoprojV1alpha1().WorkflowTemplates(ns).Create(ctx, o, opts)
+	case *wfv1.CronWorkflow:
+		_, err = a.Argo.ArgoprojV1alpha1().CronWorkflows(ns).Create(ctx, o, opts)
 	default:
 		return fmt.Errorf("kind %T is not supported by the harness", obj)
 	}
