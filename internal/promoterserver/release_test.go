@@ -177,7 +177,7 @@ func TestRollbackStaysRolledBack(t *testing.T) {
 	f.setNow(time.Now())
 	r := f.execute(t, promoteArgs(t, "wf-resync", promoteStep("frontend", "staging", "v42")))
 	assert.Equal(t, wfv1.NodeSucceeded, r.Node.Phase, r.Node.Message)
-	assert.Equal(t, map[string]string{"promoted": "false", "target-env": "production", "commit": "",
+	assert.Equal(t, map[string]string{"promoted": "false", "target-env": "production", "commit": "", "outcome": "rolled-back-from",
 		"reason": "v42 was rolled back in production on " + when + " UTC: promote a newer release or deploy it by hand"}, outputsOf(r))
 	got, _ := f.git.Read(tagPath("production", "frontend"))
 	assert.Equal(t, tagFile("v40"), got, "production stays at v40")
