@@ -398,6 +398,9 @@ func (w *Writer) Read(ctx context.Context, path string) (Current, error) {
 // Write applies edit to path and pushes it (or, with dryRun, only computes
 // the diff). workBranch names the work branch of the Branch strategy.
 func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFunc, dryRun bool) (res Result, err error) {
+	// Deferred first, so that it runs last: deleting the work branch uses
+	// the store.
+	defer w.dropDeepened()
 	// pushed is the last commit this run pushed to the work branch: the only
 	// one it may delete.
 	var pushed plumbing.Hash
@@ -409,7 +412,6 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 			defer w.dropWorkBranch(ctx, workBranch, &pushed, &err)
 		}
 	}
-	defer w.dropDeepened()
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		started := time.Now()

@@ -312,3 +312,24 @@ func TestHistoryDeepensPastTheWindow(t *testing.T) {
 	assert.Equal(t, oldest, rev.Commit, "the oldest of the last 20 commits stands in")
 	assert.Equal(t, []int{8, 20}, wire.fetchDepths())
 }
+
+// With the branch strategy, a write whose edit fetched deeper history
+// still deletes its work branch: the deepened store is dropped only
+// after that.
+func TestBranchStrategyAfterADeeperHistoryRead(t *testing.T) {
+	srv, setter := historyRepo(t, 20)
+	w := newWriter(srv.URL(), nil, func(o *Options) { o.Strategy = Branch; o.HistoryWindow = 4 })
+	var got string
+	_, err := w.Write(context.Background(), tagPath, "slipway/v4", func(cur Current) (Edit, error) {
+		err := cur.History(context.Background(), tagPath, 500, func(r Revision) bool {
+			got = r.Commit
+			return false
+		})
+		return Edit{Changed: true, Content: []byte("image_tag: v4\n"), Message: "v4"}, err
+	}, false)
+	require.NoError(t, err)
+	assert.Equal(t, setter, got)
+	assert.Equal(t, []string{"main"}, srv.Branches(), "the work branch is gone")
+	content, _ := srv.Read(tagPath)
+	assert.Equal(t, "image_tag: v4\n", content)
+}
