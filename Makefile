@@ -90,6 +90,7 @@ bench: ## Go benchmarks, then the peer-tool comparisons in hack/
 	hack/bench-smoke-test.sh
 	hack/bench-precompile-assets.sh
 	hack/bench-promoter.sh
+	hack/bench-release.sh
 
 demo: build ## a release from CI to production on this machine, then the safety rules (hack/demo; files in .cache/demo)
 	$(GO) run ./hack/demo

@@ -81,6 +81,15 @@ func reference(t *testing.T, s *gitrepo.Server, paths []string, depth int) byPat
 			revs = append(revs, r)
 			return true
 		}))
+		// gitwriter says what each version replaced (the next one down);
+		// the walk does not look ahead.
+		for i := range revs {
+			if before := revs[i].Before; before != nil {
+				require.Less(t, i+1, len(revs), "%s: a version before the oldest", p)
+				assert.Equal(t, gitwriter.Version{Content: revs[i+1].Content, Exists: revs[i+1].Exists}, *before, "%s at %s", p, revs[i].Commit)
+				revs[i].Before = nil
+			}
+		}
 		// gitwriter ends with the file's absence before it was created;
 		// the walk reports versions and deletions only.
 		for len(revs) > 0 && !revs[len(revs)-1].Exists {

@@ -10,6 +10,9 @@
 // The edit can read any other file, and the history, at the same head
 // (Current.Read, Current.History): a decision that depends on several
 // files is made again against exactly the head the commit is pushed onto.
+// A caller whose edit reads the history has the first fetch bring the
+// last few commits too (Options.HistoryWindow); History fetches deeper
+// into the same store only when a walk needs it.
 package gitwriter
 
 import (
@@ -76,8 +79,14 @@ type Options struct {
 	// Backoff returns the wait before attempt n (n >= 2), given how long the
 	// last attempt took; default DefaultBackoff.
 	Backoff func(attempt int, last time.Duration) time.Duration
-	Log     *slog.Logger
-	Now     func() time.Time
+	// HistoryWindow, when > 0, is the depth of the first fetch (default
+	// 1), for a caller whose edit reads the history (the promoter): the
+	// last commits come with the fetch a write makes anyway, and History
+	// fetches only what lies deeper, when a walk needs it (a first
+	// history fetch is this deep too; default DefaultHistoryWindow).
+	HistoryWindow int
+	Log           *slog.Logger
+	Now           func() time.Time
 }
 
 // Current is the file as the edit sees it.
@@ -88,12 +97,19 @@ type Current struct {
 	at      *snapshot
 }
 
-// snapshot is the head a Current was read from.
+// snapshot is the head a Current was read from, in the store it was
+// fetched into (the writer's; History fetches deeper history into it).
 type snapshot struct {
 	commit *object.Commit
-	// hist is the history store, shared by every attempt of one Write so
-	// that a new head fetches only what moved.
-	hist *history
+	w      *Writer
+	repo   *git.Repository
+	// deepest is the depth of the deepest fetch into repo known to hold
+	// the head's history that deep: the first fetch into a new store, or
+	// one History made; 0 when the head came with a later fetch, which
+	// brings only the commits since the last head. tip is the branch head
+	// that fetch brought.
+	deepest int
+	tip     plumbing.Hash
 }
 
 // ErrNoHead is returned by Read and History on a Current that was not read
@@ -109,25 +125,27 @@ func (c Current) Read(path string) (Current, error) {
 }
 
 // History calls visit with path's versions on the first-parent line that
-// ends at c's head, newest first, until visit returns false or the fetched
-// history ends, so that what it finds holds for exactly that head.
+// ends at c's head, newest first, until visit returns false or the history
+// read ends, so that what it finds holds for exactly that head.
 // Consecutive commits that did not touch path are skipped: visit sees the
-// commit that last set each version (within the fetched depth; when the
-// oldest fetched commit still holds a version, that commit is what visit
-// sees, so callers get a time no earlier than the real one). The history
-// lives in a store of its own (the writer's depth-1 store is left as it
-// is): the last depth commits (default 500), fetched once per Write or
-// Read, and again only when an attempt's head is not among them (the
-// branch moved).
+// commit that last set each version, and the version before it (Before).
+// The history read is the branch's last depth commits (default 500): when
+// the oldest one still holds a version, that commit is what visit sees,
+// Cut, so callers get a time no earlier than the real one. The walk reads
+// the store c was fetched into, and fetches deeper history into it only
+// when it runs off the end of what the store holds before visit is done:
+// a window of commits first (or none, when the write's own fetch brought
+// them: Options.HistoryWindow), then four times deeper each time, up to
+// depth. A head that is no longer among the branch's last depth commits
+// when that depth is fetched is an error (ErrHeadNotInHistory).
 func (c Current) History(ctx context.Context, path string, depth int, visit func(Revision) bool) error {
 	if c.at == nil {
 		return fmt.Errorf("history of %s: %w", path, ErrNoHead)
 	}
-	start, err := c.at.hist.at(ctx, c.at.commit.Hash, depth)
-	if err != nil {
-		return err
+	if depth <= 0 {
+		depth = DefaultHistoryDepth
 	}
-	return walk(ctx, c.at.hist.repo, start, path, visit)
+	return walk(ctx, c.at, c.at.commit, path, depth, visit)
 }
 
 // Edit is what an EditFunc decides.
@@ -159,6 +177,9 @@ type Result struct {
 type Writer struct {
 	o    Options
 	repo *git.Repository
+	// deepened is set when History fetched deeper history into repo: the
+	// store is dropped after the write rather than kept that large.
+	deepened bool
 }
 
 // New returns a Writer; nothing touches the network until Write or Read.
@@ -220,13 +241,22 @@ func (w *Writer) remoteRef() plumbing.ReferenceName {
 // commits than this since the last fetch cost one whole tree again.
 const refetchDepth = 64
 
-// fetch brings the branch head into the in-memory store (a depth-1 fetch
-// the first time, then only what moved) and returns it, for reading files
-// at it; hist is where History reads.
-func (w *Writer) fetch(ctx context.Context, hist *history) (*snapshot, error) {
-	depth := 1
+// window is the depth of a first history fetch.
+func (w *Writer) window() int {
+	if w.o.HistoryWindow > 0 {
+		return w.o.HistoryWindow
+	}
+	return DefaultHistoryWindow
+}
+
+// fetch brings the branch head into the in-memory store (a depth-1 fetch,
+// or HistoryWindow deep, the first time; then only what moved) and
+// returns it, for reading files, and the history, at it.
+func (w *Writer) fetch(ctx context.Context) (*snapshot, error) {
+	depth := max(1, w.o.HistoryWindow)
+	deepest := depth
 	if w.repo != nil {
-		depth = refetchDepth
+		depth, deepest = refetchDepth, 0
 	}
 	head, err := w.fetchInto(ctx, &w.repo, depth, "fetch")
 	if err != nil {
@@ -236,7 +266,7 @@ func (w *Writer) fetch(ctx context.Context, hist *history) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read head %s: %w", head, err)
 	}
-	return &snapshot{commit: commit, hist: hist}, nil
+	return &snapshot{commit: commit, w: w, repo: w.repo, deepest: deepest, tip: head}, nil
 }
 
 // newStore returns an empty in-memory repository with the remote "origin".
@@ -358,7 +388,7 @@ func (s *snapshot) read(path string) (Current, error) {
 // Read fetches the branch and returns path's current content; the
 // Current reads other files, and the history, at that same head.
 func (w *Writer) Read(ctx context.Context, path string) (Current, error) {
-	at, err := w.fetch(ctx, &history{w: w})
+	at, err := w.fetch(ctx)
 	if err != nil {
 		return Current{}, err
 	}
@@ -368,6 +398,9 @@ func (w *Writer) Read(ctx context.Context, path string) (Current, error) {
 // Write applies edit to path and pushes it (or, with dryRun, only computes
 // the diff). workBranch names the work branch of the Branch strategy.
 func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFunc, dryRun bool) (res Result, err error) {
+	// Deferred first, so that it runs last: deleting the work branch uses
+	// the store.
+	defer w.dropDeepened()
 	// pushed is the last commit this run pushed to the work branch: the only
 	// one it may delete.
 	var pushed plumbing.Hash
@@ -379,11 +412,10 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 			defer w.dropWorkBranch(ctx, workBranch, &pushed, &err)
 		}
 	}
-	hist := &history{w: w}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		started := time.Now()
-		at, err := w.fetch(ctx, hist)
+		at, err := w.fetch(ctx)
 		if err != nil {
 			return res, err
 		}
@@ -429,6 +461,14 @@ func (w *Writer) Write(ctx context.Context, path, workBranch string, edit EditFu
 		if err := w.lost(ctx, attempt, time.Since(started), err, took); err != nil {
 			return res, err
 		}
+	}
+}
+
+// dropDeepened drops the store when History fetched deeper history into
+// it: the next write fetches anew rather than keep hundreds of commits.
+func (w *Writer) dropDeepened() {
+	if w.deepened {
+		w.repo, w.deepened = nil, false
 	}
 }
 

@@ -1,6 +1,7 @@
 package gitwriter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,20 @@ type Revision struct {
 	// Commit is then the oldest fetched commit, When no earlier than the
 	// real time, and Message empty (the setter is unknown).
 	Cut bool
+	// Before is the version this one replaced, as the commit before Commit
+	// holds it, when the walk read it before handing this one over (History
+	// does; nil on a Cut version, at the root, and from walks that do not
+	// look ahead). A reader that only needs to know what came before can
+	// stop here, instead of waiting for that version's own setter, which
+	// may lie far deeper in the history.
+	Before *Version
+}
+
+// Version is a file's content at some commit; Exists is false when there
+// is no file there.
+type Version struct {
+	Content []byte
+	Exists  bool
 }
 
 // ErrHeadNotInHistory is wrapped when the head a decision was made on is
@@ -37,39 +52,87 @@ var ErrHeadNotInHistory = errors.New("head not in the fetched history")
 // DefaultHistoryDepth is how many commits a history walk fetches by default.
 const DefaultHistoryDepth = 500
 
-// history is a store of the branch's last commits, separate from the
-// writer's depth-1 store.
-type history struct {
-	w    *Writer
-	repo *git.Repository
-}
+// DefaultHistoryWindow is the depth of a first history fetch (and of the
+// promoter's first fetch): the commit that set a file's current version
+// is usually recent, and every commit fetched costs the server work (on
+// git http-backend here, about 0.6 ms each: docs/benchmarks.md), so a
+// window of the last commits comes first, and more only when a walk runs
+// off the end of it.
+const DefaultHistoryWindow = 32
 
-// at returns the commit head from the store, fetching the branch's last
-// depth commits when head is not there yet.
-func (h *history) at(ctx context.Context, head plumbing.Hash, depth int) (*object.Commit, error) {
-	if depth <= 0 {
-		depth = DefaultHistoryDepth
+// deepenFactor is how much deeper each further history fetch goes.
+const deepenFactor = 4
+
+// parent returns c's first parent from the store, fetching the branch's
+// history deeper when the walk has run off the end of what the store
+// holds (n commits down from the head) and depth allows more; nil at the
+// root, or at the end of the branch's last depth commits.
+func (s *snapshot) parent(ctx context.Context, c *object.Commit, n, depth int) (*object.Commit, error) {
+	if len(c.ParentHashes) == 0 {
+		return nil, nil
 	}
-	if h.repo != nil {
-		if c, err := h.repo.CommitObject(head); err == nil {
-			return c, nil
+	for {
+		if p := s.commitAt(c.ParentHashes[0]); p != nil {
+			return p, nil
+		}
+		if s.deepest >= depth {
+			// The end of the branch's last depth commits as fetched: the
+			// head must be among them, or what lies below it is unknown.
+			return nil, s.headWithin(depth)
+		}
+		if err := s.deepen(ctx, min(depth, max(s.w.window(), s.deepest*deepenFactor, 2*n))); err != nil {
+			return nil, err
 		}
 	}
-	if _, err := h.w.fetchInto(ctx, &h.repo, depth, "fetch history of"); err != nil {
-		return nil, err
-	}
-	c, err := h.repo.CommitObject(head)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not within the last %d commits of %s", ErrHeadNotInHistory, head, depth, h.w.o.Branch)
-	}
-	return c, nil
 }
 
-// walk visits path's versions on the first-parent line from commit down.
-func walk(ctx context.Context, repo *git.Repository, commit *object.Commit, path string, visit func(Revision) bool) error {
+// deepen fetches the branch's last depth commits into the store: only
+// what it lacks (go-git tells the server which commits it has and where
+// its history is cut).
+func (s *snapshot) deepen(ctx context.Context, depth int) error {
+	tip, err := s.w.fetchInto(ctx, &s.repo, depth, "fetch history of")
+	if err != nil {
+		return err
+	}
+	s.deepest, s.tip = depth, tip
+	if s.repo == s.w.repo {
+		s.w.deepened = true
+	}
+	s.w.o.Log.Debug("fetched history", "branch", s.w.o.Branch, "depth", depth)
+	return nil
+}
+
+// headWithin checks that the head is among the last depth commits of the
+// tip the store's deepest fetch came from.
+func (s *snapshot) headWithin(depth int) error {
+	c := s.commitAt(s.tip)
+	for n := 0; c != nil && n < depth; n++ {
+		if c.Hash == s.commit.Hash {
+			return nil
+		}
+		if len(c.ParentHashes) == 0 {
+			break
+		}
+		c = s.commitAt(c.ParentHashes[0])
+	}
+	return fmt.Errorf("%w: %s is not within the last %d commits of %s", ErrHeadNotInHistory, s.commit.Hash, depth, s.w.o.Branch)
+}
+
+func (s *snapshot) commitAt(hash plumbing.Hash) *object.Commit {
+	c, err := s.repo.CommitObject(hash)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// walk visits path's versions on the first-parent line from commit down,
+// through at most depth commits (fewer when the branch moved on since
+// commit by more than what was fetched covers).
+func walk(ctx context.Context, s *snapshot, commit *object.Commit, path string, depth int, visit func(Revision) bool) error {
 	var pending *Revision
 	var pendingBlob plumbing.Hash
-	for commit != nil {
+	for n := 1; commit != nil; n++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -77,28 +140,34 @@ func walk(ctx context.Context, repo *git.Repository, commit *object.Commit, path
 		if err != nil {
 			return err
 		}
-		if pending != nil && (exists != pending.Exists || blob != pendingBlob) {
-			// pending's version was set by the commit after this one.
+		changed := pending == nil || exists != pending.Exists || blob != pendingBlob
+		var rev Revision
+		if changed {
+			rev.Exists = exists
+			if exists {
+				if rev.Content, err = readBlobAt(s.repo, blob); err != nil {
+					return fmt.Errorf("read %s at %s: %w", path, commit.Hash, err)
+				}
+			}
+		}
+		if pending != nil && changed {
+			// pending's version was set by the commit after this one, and
+			// this one holds the version it replaced.
+			pending.Before = &Version{Content: bytes.Clone(rev.Content), Exists: rev.Exists}
 			if !visit(*pending) {
 				return nil
 			}
-			pending = nil
 		}
-		if pending == nil {
-			rev := Revision{Exists: exists}
-			if exists {
-				b, err := repo.BlobObject(blob)
-				if err != nil {
-					return fmt.Errorf("read %s at %s: %w", path, commit.Hash, err)
-				}
-				if rev.Content, err = readBlob(b); err != nil {
-					return fmt.Errorf("read %s at %s: %w", path, commit.Hash, err)
-				}
-			}
+		if changed {
 			pending, pendingBlob = &rev, blob
 		}
 		pending.Commit, pending.When, pending.Message = commit.Hash.String(), commit.Committer.When, commit.Message
-		parent := firstParent(repo, commit)
+		var parent *object.Commit
+		if n < depth {
+			if parent, err = s.parent(ctx, commit, n, depth); err != nil {
+				return err
+			}
+		}
 		if parent == nil && len(commit.ParentHashes) > 0 {
 			pending.Cut, pending.Message = true, "" // the shallow boundary, not the root
 		}
@@ -110,17 +179,12 @@ func walk(ctx context.Context, repo *git.Repository, commit *object.Commit, path
 	return nil
 }
 
-// firstParent returns commit's first parent, or nil at the root or at the
-// shallow boundary (the parent was not fetched).
-func firstParent(repo *git.Repository, c *object.Commit) *object.Commit {
-	if len(c.ParentHashes) == 0 {
-		return nil
-	}
-	p, err := repo.CommitObject(c.ParentHashes[0])
+func readBlobAt(repo *git.Repository, hash plumbing.Hash) ([]byte, error) {
+	b, err := repo.BlobObject(hash)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return p
+	return readBlob(b)
 }
 
 // blobAt returns the blob of the file at path in c's tree; exists is false

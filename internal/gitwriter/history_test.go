@@ -2,6 +2,7 @@ package gitwriter
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,9 +191,11 @@ func TestCurrentNotReadFromAHead(t *testing.T) {
 }
 
 // A head that has left the fetched history (the branch moved on by more
-// than the depth) is an error, never a walk from another head.
+// than the depth) is an error, never a walk from another head. (The head
+// has a parent: a root's history is whole in the write's own store.)
 func TestHistoryOfAHeadBeyondTheDepth(t *testing.T) {
 	srv := gitrepo.New(t, seed())
+	srv.Commit("v2", map[string]string{tagPath: "image_tag: v2\n"})
 	w := newWriter(srv.URL(), nil, nil)
 	_, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
 		for i := range 3 {
@@ -210,4 +213,123 @@ func gitIn(t *testing.T, dir string, args ...string) {
 	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=x", "GIT_AUTHOR_EMAIL=x@x", "GIT_COMMITTER_NAME=x", "GIT_COMMITTER_EMAIL=x@x")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+}
+
+// historyRepo is a charts repo whose tag file was set by "set v2" (with
+// a trailer, as bumptag's rollbacks carry) and then left alone for
+// `after` commits to other files. It returns the server and that commit.
+func historyRepo(t *testing.T, after int) (*gitrepo.Server, string) {
+	srv := gitrepo.New(t, seed())
+	routerCommits(t, srv, 5)
+	setter := srv.Commit("set v2\n\nSlipway-Rollback-From: v3", map[string]string{tagPath: "image_tag: v2\n"})
+	routerCommits(t, srv, after)
+	return srv, setter
+}
+
+// routerCommits adds n commits that set the router's tag, in one git
+// fast-import.
+func routerCommits(t *testing.T, srv *gitrepo.Server, n int) {
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "commit refs/heads/main\ncommitter Seeder <seed@example.invalid> %d +0000\ndata 7\nrouter\n", time.Now().Unix())
+		if i == 0 {
+			fmt.Fprintf(&in, "from %s\n", srv.Head())
+		}
+		tag := fmt.Sprintf("image_tag: v%d\n", 100+i)
+		fmt.Fprintf(&in, "M 100644 inline charts/app-config/image-tags/staging/router\ndata %d\n%s", len(tag), tag)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir, cmd.Stdin = srv.Dir, strings.NewReader(in.String())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+// firstRevision writes through w, reading in the edit the tag file's
+// newest version from the history (depth commits at most) and stopping
+// there, as the promoter does when that version's setter ends its
+// reading.
+func firstRevision(t *testing.T, w *Writer, depth int) Revision {
+	var got []Revision
+	_, err := w.Write(context.Background(), tagPath, "", func(cur Current) (Edit, error) {
+		got = nil
+		err := cur.History(context.Background(), tagPath, depth, func(r Revision) bool {
+			got = append(got, r)
+			return false
+		})
+		return Edit{Changed: true, Content: []byte("image_tag: v4\n"), Message: "v4"}, err
+	}, false)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	return got[0]
+}
+
+// With a history window, a write whose edit finds the setter of the
+// file's version among the last commits makes no request of its own for
+// the history: the window came with the write's fetch (three requests
+// in all, as a write that reads no history), and the history read stops
+// there, far short of the depth asked for.
+func TestHistoryStopsInTheWindowWhenTheSetterIsRecent(t *testing.T) {
+	srv, setter := historyRepo(t, 10)
+	wire, u := newWire(t, srv.URL())
+	w := newWriter(u, nil, func(o *Options) { o.HistoryWindow = 16 })
+	rev := firstRevision(t, w, 500)
+	assert.Equal(t, setter, rev.Commit, "the commit that set the version")
+	assert.Equal(t, "set v2\n\nSlipway-Rollback-From: v3\n", rev.Message)
+	assert.False(t, rev.Cut)
+	assert.Equal(t, &Version{Content: []byte("image_tag: v1\n"), Exists: true}, rev.Before, "the version it replaced, read from its parent")
+	calls, _ := wire.take()
+	assert.Equal(t, []string{"GET git-upload-pack", "POST git-upload-pack", "POST git-receive-pack"}, calls)
+
+	// The same write and history read without a window: the write's
+	// fetch is depth 1, and the history needs one fetch of its own, of a
+	// window, not of the whole depth.
+	srv2, setter2 := historyRepo(t, 10)
+	wire2, u2 := newWire(t, srv2.URL())
+	rev = firstRevision(t, newWriter(u2, nil, nil), 500)
+	assert.Equal(t, setter2, rev.Commit)
+	assert.Equal(t, []int{1, DefaultHistoryWindow}, wire2.fetchDepths())
+}
+
+// A setter deeper than the first window is still found: the walk fetches
+// deeper each time it runs off the end of what was fetched, and finds
+// the very commit (its message too, not a cut), however many commits
+// later it was.
+func TestHistoryDeepensPastTheWindow(t *testing.T) {
+	srv, setter := historyRepo(t, 40)
+	wire, u := newWire(t, srv.URL())
+	rev := firstRevision(t, newWriter(u, nil, func(o *Options) { o.HistoryWindow = 8 }), 500)
+	assert.Equal(t, setter, rev.Commit)
+	assert.Equal(t, "set v2\n\nSlipway-Rollback-From: v3\n", rev.Message)
+	assert.False(t, rev.Cut)
+	assert.Equal(t, []int{8, 32, 128}, wire.fetchDepths(), "the write's fetch, then deeper, four times each time")
+
+	// Never deeper than the depth asked for: the walk ends there, cut.
+	srv, _ = historyRepo(t, 40)
+	oldest := srv.Git("rev-parse", "main~19")
+	wire, u = newWire(t, srv.URL())
+	rev = firstRevision(t, newWriter(u, nil, func(o *Options) { o.HistoryWindow = 8 }), 20)
+	assert.True(t, rev.Cut, "set before the last 20 commits")
+	assert.Equal(t, oldest, rev.Commit, "the oldest of the last 20 commits stands in")
+	assert.Equal(t, []int{8, 20}, wire.fetchDepths())
+}
+
+// With the branch strategy, a write whose edit fetched deeper history
+// still deletes its work branch: the deepened store is dropped only
+// after that.
+func TestBranchStrategyAfterADeeperHistoryRead(t *testing.T) {
+	srv, setter := historyRepo(t, 20)
+	w := newWriter(srv.URL(), nil, func(o *Options) { o.Strategy = Branch; o.HistoryWindow = 4 })
+	var got string
+	_, err := w.Write(context.Background(), tagPath, "slipway/v4", func(cur Current) (Edit, error) {
+		err := cur.History(context.Background(), tagPath, 500, func(r Revision) bool {
+			got = r.Commit
+			return false
+		})
+		return Edit{Changed: true, Content: []byte("image_tag: v4\n"), Message: "v4"}, err
+	}, false)
+	require.NoError(t, err)
+	assert.Equal(t, setter, got)
+	assert.Equal(t, []string{"main"}, srv.Branches(), "the work branch is gone")
+	content, _ := srv.Read(tagPath)
+	assert.Equal(t, "image_tag: v4\n", content)
 }

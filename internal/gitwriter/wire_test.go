@@ -1,12 +1,16 @@
 package gitwriter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -17,20 +21,34 @@ import (
 )
 
 // wire stands between a writer and the git server and records each
-// request (method and service) and the bytes each answer carried.
+// request (method and service), the bytes each answer carried, and the
+// depth each fetch asked for.
 type wire struct {
-	mu    sync.Mutex
-	calls []string
-	bytes map[string]int
+	mu     sync.Mutex
+	calls  []string
+	bytes  map[string]int
+	depths []int
 }
 
 func (w *wire) take() (calls []string, bytes map[string]int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	calls, bytes = w.calls, w.bytes
-	w.calls, w.bytes = nil, map[string]int{}
+	w.calls, w.bytes, w.depths = nil, map[string]int{}, nil
 	return calls, bytes
 }
+
+// fetchDepths are the depths the upload-pack requests since the last take
+// asked for (0: a fetch of the whole history).
+func (w *wire) fetchDepths() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.depths...)
+}
+
+// deepenLine is the pkt-line of an upload-pack request that asks for the
+// last N commits.
+var deepenLine = regexp.MustCompile(`[0-9a-f]{4}deepen ([0-9]+)\n`)
 
 type counter struct {
 	http.ResponseWriter
@@ -49,11 +67,27 @@ func newWire(t *testing.T, target string) (*wire, string) {
 		if r.Method == http.MethodPost {
 			call = "POST " + r.URL.Path[len(u.Path)+1:]
 		}
+		depth := -1
+		if call == "POST git-upload-pack" {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(rw, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			depth = 0
+			if m := deepenLine.FindSubmatch(body); m != nil {
+				depth, _ = strconv.Atoi(string(m[1]))
+			}
+		}
 		n := 0
 		rp.ServeHTTP(counter{rw, &n}, r)
 		w.mu.Lock()
 		w.calls = append(w.calls, call)
 		w.bytes[call] += n
+		if depth >= 0 {
+			w.depths = append(w.depths, depth)
+		}
 		w.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)

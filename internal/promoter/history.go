@@ -17,10 +17,23 @@ type Revisions func(visit func(gitwriter.Revision) bool) error
 
 // tagOf is the tag a revision holds, "" for none (absent or malformed).
 func tagOf(keys tagfile.Keys, r gitwriter.Revision) string {
-	if !r.Exists {
+	return versionTag(keys, gitwriter.Version{Content: r.Content, Exists: r.Exists})
+}
+
+// beforeTag is the tag of the version r replaced, and whether the walk
+// said what that version was (r.Before).
+func beforeTag(keys tagfile.Keys, r gitwriter.Revision) (string, bool) {
+	if r.Before == nil {
+		return "", false
+	}
+	return versionTag(keys, *r.Before), true
+}
+
+func versionTag(keys tagfile.Keys, v gitwriter.Version) string {
+	if !v.Exists {
 		return ""
 	}
-	f, err := tagfile.Parse(r.Content, keys)
+	f, err := tagfile.Parse(v.Content, keys)
 	if err != nil {
 		return ""
 	}
@@ -30,7 +43,9 @@ func tagOf(keys tagfile.Keys, r gitwriter.Revision) string {
 
 // TagSetAt returns when the commit that set tag landed: the oldest of the
 // newest run of versions holding it (edits that keep the tag do not
-// restart it). Zero when the newest version does not hold tag.
+// restart it). Zero when the newest version does not hold tag. It stops
+// at the version that set tag when the revision says what came before
+// (Before): the history read goes no deeper than that commit's parent.
 func TagSetAt(keys tagfile.Keys, tag string, revs Revisions) (time.Time, error) {
 	var when time.Time
 	err := revs(func(r gitwriter.Revision) bool {
@@ -38,7 +53,8 @@ func TagSetAt(keys tagfile.Keys, tag string, revs Revisions) (time.Time, error) 
 			return false
 		}
 		when = r.When
-		return true
+		before, known := beforeTag(keys, r)
+		return !known || before == tag
 	})
 	return when, err
 }
@@ -49,17 +65,24 @@ func TagSetAt(keys tagfile.Keys, tag string, revs Revisions) (time.Time, error) 
 // back while each tag before was itself set by a rollback. A tag set by
 // any other commit (a release, a promotion, a person's deploy) ends it:
 // rollbacks before it no longer hold. A setter beyond the fetched history
-// is unknown and ends it too.
+// is unknown and ends it too. When the revisions say what each replaced
+// (Before), the read stops at the commit that ends it: usually the one
+// that set the current tag, whose parent is as deep as the history read
+// then goes, however far back the version before it was set.
 func RolledBackFrom(keys tagfile.Keys, revs Revisions) ([]promotion.Rollback, error) {
 	var out []promotion.Rollback
 	var run string                // the tag of the run of versions being read
 	var setter gitwriter.Revision // its oldest version so far: the one that set it
 	started, ended := false, false
+	rollback := func() (string, bool) {
+		from, ok := bumptag.RollbackFrom(setter.Message)
+		return from, ok && !setter.Cut
+	}
 	// closeRun decides, from the run's setter, whether the run before it
 	// still counts.
 	closeRun := func() bool {
-		from, ok := bumptag.RollbackFrom(setter.Message)
-		if !ok || setter.Cut {
+		from, ok := rollback()
+		if !ok {
 			ended = true
 			return false
 		}
@@ -79,6 +102,15 @@ func RolledBackFrom(keys tagfile.Keys, revs Revisions) ([]promotion.Rollback, er
 			run, started = tag, true
 		}
 		setter = r
+		// What the next revision will decide, known now from the version
+		// this one replaced: no tag before it, or another tag after a
+		// setter that was no rollback, ends the chain.
+		if before, known := beforeTag(keys, r); known {
+			if _, rolledBack := rollback(); before == "" || (before != run && !rolledBack) {
+				ended = true
+				return false
+			}
+		}
 		return true
 	})
 	if err != nil {

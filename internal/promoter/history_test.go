@@ -35,6 +35,32 @@ func rev(hour int, tag, msg string) gitwriter.Revision {
 	return r
 }
 
+// withBefore is list as gitwriter's History hands it out: each version
+// says what it replaced (the next one down), except the oldest and a cut
+// one.
+func withBefore(list []gitwriter.Revision) []gitwriter.Revision {
+	out := append([]gitwriter.Revision(nil), list...)
+	for i := range out {
+		if i+1 < len(out) && !out[i].Cut {
+			out[i].Before = &gitwriter.Version{Content: out[i+1].Content, Exists: out[i+1].Exists}
+		}
+	}
+	return out
+}
+
+// counted is revs that counts the versions visited.
+func counted(list []gitwriter.Revision, n *int) Revisions {
+	return func(visit func(gitwriter.Revision) bool) error {
+		for _, r := range list {
+			*n++
+			if !visit(r) {
+				return nil
+			}
+		}
+		return nil
+	}
+}
+
 func rollback(from string) string {
 	return "Roll back\n\nSlipway-Previous-Tag: " + from + "\nSlipway-Rollback: true\nSlipway-Rollback-From: " + from + "\n"
 }
@@ -65,10 +91,41 @@ func TestRolledBackFrom(t *testing.T) {
 			got, err := RolledBackFrom(tagfile.DefaultKeys, revs(tc.revs...))
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
+			got, err = RolledBackFrom(tagfile.DefaultKeys, revs(withBefore(tc.revs)...))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got, "the same when each version says what it replaced")
 		})
 	}
 	_, err := RolledBackFrom(tagfile.DefaultKeys, func(func(gitwriter.Revision) bool) error { return errors.New("fetch failed") })
 	assert.EqualError(t, err, "fetch failed")
+}
+
+// When each version says what it replaced, the rollbacks are read no
+// further than the version that ends them: the history read stops at the
+// parent of the commit that set the current tag, however far back the
+// tag before it was set (the promoter's history fetch goes no deeper).
+func TestRolledBackFromStopsAtTheSetter(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		revs    []gitwriter.Revision
+		visited int // of the versions, with Before
+	}{
+		{"a promotion set the tag", []gitwriter.Revision{rev(3, "v42", "Promote"), rev(2, "v41", "Promote"), rev(1, "v40", "Promote")}, 1},
+		{"an edit that kept the tag since", []gitwriter.Revision{rev(4, "v42", "comment"), rev(3, "v42", "Promote"), rev(2, "v41", "Promote")}, 2},
+		{"a rollback, then the release it followed", []gitwriter.Revision{rev(4, "v40", rollback("v42")), rev(3, "v42", "Promote"), rev(2, "v40", "Promote"), rev(1, "v39", "Promote")}, 2},
+		{"the file was created", []gitwriter.Revision{rev(2, "v42", "Promote"), rev(1, "", "")}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var plain, ahead int
+			want, err := RolledBackFrom(tagfile.DefaultKeys, counted(tc.revs, &plain))
+			require.NoError(t, err)
+			got, err := RolledBackFrom(tagfile.DefaultKeys, counted(withBefore(tc.revs), &ahead))
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			assert.Equal(t, tc.visited, ahead)
+			assert.Equal(t, tc.visited+1, plain, "without Before, one version more: the one whose setter may lie far deeper")
+		})
+	}
 }
 
 func TestTagSetAt(t *testing.T) {
@@ -78,4 +135,12 @@ func TestTagSetAt(t *testing.T) {
 	when, err = TagSetAt(tagfile.DefaultKeys, "v43", revs(rev(5, "v42", "Promote")))
 	require.NoError(t, err)
 	assert.True(t, when.IsZero())
+
+	// Saying what each version replaced, it stops at the setter.
+	list := []gitwriter.Revision{rev(5, "v42", "comment"), rev(4, "v42", "Promote"), rev(3, "v41", "Promote"), rev(2, "v40", "Promote")}
+	var n int
+	when, err = TagSetAt(tagfile.DefaultKeys, "v42", counted(withBefore(list), &n))
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(4*time.Hour), when)
+	assert.Equal(t, 2, n, "no further than the version that set v42")
 }

@@ -56,6 +56,14 @@ func New(cfg Config) *Promoter {
 		cfg.Now = time.Now
 	}
 	cfg.Git.Log = cfg.Log
+	if cfg.Git.HistoryWindow == 0 {
+		// Nearly every promotion reads the target's history (rule 13):
+		// its first window is fetched alongside the write's own fetch.
+		cfg.Git.HistoryWindow = gitwriter.DefaultHistoryWindow
+		if cfg.HistoryDepth > 0 {
+			cfg.Git.HistoryWindow = min(cfg.Git.HistoryWindow, cfg.HistoryDepth)
+		}
+	}
 	return &Promoter{cfg: cfg, writers: make(chan *gitwriter.Writer, 16)}
 }
 

@@ -2,6 +2,15 @@ package promoter
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"path"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +168,96 @@ func BenchmarkDecisionFetched(b *testing.B) {
 		}
 	}
 	latency.Report(b, ds)
+}
+
+// otherCommits adds n commits that change no tag file (as other apps'
+// values changes do), in one git fast-import.
+func otherCommits(t *testing.T, git *gitrepo.Server, n int) {
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "commit refs/heads/main\ncommitter Other <other@example.invalid> %d +0000\ndata 6\nother\n", wednesday.Add(-time.Hour).Unix()+int64(i))
+		if i == 0 {
+			fmt.Fprintf(&in, "from %s\n", git.Head())
+		}
+		fmt.Fprintf(&in, "M 100644 inline charts/app-config/values/other-%d.yaml\ndata 2\nx\n", i)
+	}
+	cmd := exec.Command("git", "fast-import", "--quiet")
+	cmd.Dir, cmd.Stdin = git.Dir, strings.NewReader(in.String())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+// requestLog stands between the promoter and the git server and records
+// each request: method and service.
+type requestLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *requestLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	calls := l.calls
+	l.calls = nil
+	return calls
+}
+
+func proxied(t *testing.T, target string) (*requestLog, string) {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	l := &requestLog{}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call := r.Method + " " + path.Base(r.URL.Path)
+		if r.Method == http.MethodGet {
+			call = r.Method + " " + r.URL.Query().Get("service")
+		}
+		l.mu.Lock()
+		l.calls = append(l.calls, call)
+		l.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return l, srv.URL + u.Path
+}
+
+// The target's history that rule 13 reads comes with the promotion's own
+// fetch when the commit that set the target's tag is recent: a promotion
+// costs the three requests of any write (the ref advertisement, the
+// fetch, the push). When that commit lies further back (a rollback 60
+// commits ago), the history is fetched deeper until it is found, and the
+// rollback still holds.
+func TestPromotionReadsTheTargetsHistoryWithItsOwnFetch(t *testing.T) {
+	t.Setenv("GIT_COMMITTER_DATE", wednesday.Add(-time.Hour).Format(time.RFC3339))
+	git := gitrepo.New(t, map[string]string{
+		tagPath("integration", "frontend"): tagFile("v41"),
+		tagPath("staging", "frontend"):     tagFile("v39"),
+		tagPath("staging", "search"):       tagFile("v5"),
+		tagPath("production", "search"):    tagFile("v5"),
+	})
+	otherCommits(t, git, 100)
+	// search: rolled back in production from v6, 60 commits ago.
+	git.Commit("Promote search v6 to production", map[string]string{tagPath("production", "search"): tagFile("v6")})
+	git.Commit("Roll back search to v5\n\nSlipway-Rollback-From: v6\n", map[string]string{tagPath("production", "search"): tagFile("v5")})
+	otherCommits(t, git, 60)
+	git.Commit("Promote frontend v40 to staging", map[string]string{tagPath("staging", "frontend"): tagFile("v40")})
+	otherCommits(t, git, 5)
+	git.Commit("search v6 in staging", map[string]string{tagPath("staging", "search"): tagFile("v6")})
+
+	log, u := proxied(t, git.URL())
+	cfg := config(t, u)
+	res, err := New(cfg).Promote(context.Background(), request(t, cfg, "frontend", "integration", "v41"))
+	require.NoError(t, err)
+	assert.Equal(t, outcome.Promoted, res.Outcome, res.Reason)
+	assert.Equal(t, []string{"GET git-upload-pack", "POST git-upload-pack", "POST git-receive-pack"}, log.take(),
+		"the target's history came with the write's fetch")
+
+	res, err = New(cfg).Promote(context.Background(), request(t, cfg, "search", "staging", "v6"))
+	require.NoError(t, err)
+	assert.Equal(t, outcome.RolledBackFrom, res.Outcome, res.Reason)
+	calls := log.take()
+	assert.Greater(t, len(calls), 2, "the history was fetched deeper: %v", calls)
+	assert.NotContains(t, calls, "POST git-receive-pack")
+	got, _ := git.Read(tagPath("production", "search"))
+	assert.Equal(t, tagFile("v5"), got)
 }

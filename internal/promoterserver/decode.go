@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/pkg/plugins/executor"
 )
 
@@ -32,11 +33,30 @@ type Args struct {
 // ErrBadRequest is wrapped by every decoding error (a 400).
 var ErrBadRequest = errors.New("bad request")
 
+// request is what Decode reads of Argo's ExecuteTemplateArgs: the
+// workflow's metadata and the template's name and plugin arguments. Argo
+// sends the whole template, but decoding it into Argo's Template type (a
+// field for everything any kind of step can hold) cost a fresh plugin
+// process 3-5 ms of reflection on its first request, the only one most
+// agent pods serve; the other fields are not ours to check.
+type request struct {
+	Workflow *executor.Workflow `json:"workflow"`
+	Template *struct {
+		Name   string       `json:"name"`
+		Plugin *wfv1.Plugin `json:"plugin"`
+	} `json:"template"`
+}
+
 // Decode parses an executor request. ours is false (and err nil) for a
 // template that is not a promoter template: the caller replies {}.
 func Decode(body []byte) (args executor.ExecuteTemplateArgs, promote Args, ours bool, err error) {
-	if err := json.Unmarshal(body, &args); err != nil {
+	var in request
+	if err := json.Unmarshal(body, &in); err != nil {
 		return args, promote, false, fmt.Errorf("%w: body is not an ExecuteTemplateArgs: %v", ErrBadRequest, err)
+	}
+	args.Workflow = in.Workflow
+	if in.Template != nil {
+		args.Template = &wfv1.Template{Name: in.Template.Name, Plugin: in.Template.Plugin}
 	}
 	if args.Template == nil {
 		return args, promote, false, fmt.Errorf("%w: template is missing", ErrBadRequest)

@@ -3,6 +3,9 @@ package promoterserver
 import (
 	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -37,4 +40,37 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("not ours but arguments decoded: %+v", promote)
 		}
 	})
+}
+
+// Decode reads the workflow's metadata and the template's name and plugin
+// arguments, nothing else of the template: a field the promoter does not
+// use, whatever its shape (a newer Argo's), does not stop a promotion;
+// the plugin arguments are still checked as Argo checks them (one key).
+func TestDecodeReadsOnlyWhatThePromoterUses(t *testing.T) {
+	const promote = `"plugin":{"promoter":{"promote":{"app":"frontend","from":"integration","tag":"v42"}}}`
+	for _, tc := range []struct {
+		name string
+		body string
+		ours bool
+		err  string
+	}{
+		{"a whole template", `{"workflow":{"metadata":{"name":"w","uid":"u"}},"template":{"name":"t","inputs":{"parameters":[{"name":"p","value":"x"}]},"outputs":{},"metadata":{"labels":{"a":"b"}},"retryStrategy":{"limit":2},` + promote + `}}`, true, ""},
+		{"a field in a shape Argo's types would refuse", `{"workflow":{"metadata":{"uid":"u"}},"template":{"name":"t","retryStrategy":"twice",` + promote + `}}`, true, ""},
+		{"two plugins in one template", `{"template":{"name":"t","plugin":{"promoter":{},"slack":{}}}}`, false, "expected exactly one key"},
+		{"a template that is not an object", `{"template":"t"}`, false, "body is not an ExecuteTemplateArgs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args, promote, ours, err := Decode([]byte(tc.body))
+			if tc.err != "" {
+				require.ErrorIs(t, err, ErrBadRequest)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.ours, ours)
+			assert.Equal(t, Args{App: "frontend", From: "integration", Tag: "v42"}, promote)
+			assert.Equal(t, "u", args.Workflow.ObjectMeta.UID)
+			assert.Equal(t, "t", args.Template.Name)
+		})
+	}
 }
