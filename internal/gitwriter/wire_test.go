@@ -50,12 +50,21 @@ func (w *wire) fetchDepths() []int {
 // last N commits.
 var deepenLine = regexp.MustCompile(`[0-9a-f]{4}deepen ([0-9]+)\n`)
 
+// counter adds what it writes to the wire's count for call before the
+// client can see it: the client may finish reading and move on before the
+// handler returns.
 type counter struct {
 	http.ResponseWriter
-	n *int
+	w    *wire
+	call string
 }
 
-func (c counter) Write(b []byte) (int, error) { *c.n += len(b); return c.ResponseWriter.Write(b) }
+func (c counter) Write(b []byte) (int, error) {
+	c.w.mu.Lock()
+	c.w.bytes[c.call] += len(b)
+	c.w.mu.Unlock()
+	return c.ResponseWriter.Write(b)
+}
 
 func newWire(t *testing.T, target string) (*wire, string) {
 	u, err := url.Parse(target)
@@ -80,15 +89,14 @@ func newWire(t *testing.T, target string) (*wire, string) {
 				depth, _ = strconv.Atoi(string(m[1]))
 			}
 		}
-		n := 0
-		rp.ServeHTTP(counter{rw, &n}, r)
+		// Recorded before the answer: the client moves on once it has read it.
 		w.mu.Lock()
 		w.calls = append(w.calls, call)
-		w.bytes[call] += n
 		if depth >= 0 {
 			w.depths = append(w.depths, depth)
 		}
 		w.mu.Unlock()
+		rp.ServeHTTP(counter{rw, w, call}, r)
 	}))
 	t.Cleanup(srv.Close)
 	return w, srv.URL + u.Path
