@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"os"
@@ -19,6 +20,8 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipway-deploy/slipway/internal/slack"
 )
 
 // Argo does not validate {{=...}} expressions, so these tests evaluate
@@ -231,18 +234,23 @@ func withExit(t *testing.T, p common.Parameters, status string, outputs map[stri
 	return p
 }
 
-// notifyHeadline runs the real notify, with --dry-run, as post-sync's exit
-// handler would: its step's arguments resolved over globals, then notify's
-// template processed with them; it returns the message's headline.
-func notifyHeadline(t *testing.T, m *manifests, globals common.Parameters) (headline string, args map[string]string) {
+// exitNotice runs the real notify, with --dry-run, as post-sync's exit
+// handler would: its step's arguments resolved over globals, notify's
+// template processed with them, the pod's spec substituted once more as
+// the controller does as it makes the pod (podSubstituted); it returns the
+// message notify composed, and the step's arguments with the reason
+// decoded (as "reason").
+func exitNotice(t *testing.T, m *manifests, globals common.Parameters) (msg slack.Message, args map[string]string) {
 	t.Helper()
 	step, args := exitStep(t, m, "post-sync", globals)
 	c, err := common.ProcessArgs(tmpl(m, "notify", "notify"), &step.Arguments, globals, common.Parameters{}, false, "apps", nil)
 	require.NoError(t, err)
-	out := dryRunNotify(t, c, nil)
-	var payload struct{ Text string }
-	require.NoError(t, json.Unmarshal(out, &payload), "%s", out)
-	return payload.Text, args
+	out := dryRunNotify(t, podSubstituted(t, c, globals), nil)
+	require.NoError(t, json.Unmarshal(out, &msg), "%s", out)
+	reason, err := base64.StdEncoding.DecodeString(args["reason-base64"])
+	require.NoError(t, err, "the reason is passed base64: %q", args["reason-base64"])
+	args["reason"] = string(reason)
+	return msg, args
 }
 
 // exitStep is the step of WorkflowTemplate wt's exit handler, resolved over
@@ -318,6 +326,8 @@ func TestExitHandlerTellsNotifyWhatHappened(t *testing.T) {
 		failures []failure
 		want     string
 		wantArgs map[string]string
+		// The reason's section, when the reason is anyone's text.
+		wantReason string
 	}{
 		{name: "promoted", set: map[string]string{"environment": "integration"}, status: "Succeeded", outputs: promoted,
 			want:     ":rocket: frontend v42 deployed to integration and promoted to staging",
@@ -349,17 +359,41 @@ func TestExitHandlerTellsNotifyWhatHappened(t *testing.T) {
 			failures: []failure{{DisplayName: "smoke", Message: "ImagePullBackOff", TemplateName: "smoke-test", Phase: "Error"}},
 			want:     ":x: frontend v42 failed in integration at smoke-test (workflow error)",
 			wantArgs: map[string]string{"outcome": "", "promoted": "", "target-env": "", "reason": "ImagePullBackOff", "failed-step": "smoke-test"}},
+		// Outside text, holding Argo's markup, arrives as written: not
+		// substituted, not evaluated, by the controller.
+		{name: "held, a hold's reason with Argo's markup", set: map[string]string{"environment": "integration"}, status: "Succeeded",
+			outputs: map[string]string{"smoke-outcome": "passed", "promotion-outcome": "held", "promoted": "false", "target-env": "staging",
+				"promotion-reason": "held: INC-1234 {{workflow.name}} {{=1+1}} & <!channel> by jane"},
+			want:       ":large_yellow_circle: frontend v42 deployed to integration, not promoted to staging: a hold covers staging now",
+			wantArgs:   map[string]string{"reason": "held: INC-1234 {{workflow.name}} {{=1+1}} & <!channel> by jane"},
+			wantReason: "*Reason:* held: INC-1234 {{workflow.name}} {{=1+1}} &amp; &lt;!channel&gt; by jane"},
+		{name: "smoke checks failed, a check's name with Argo's markup", set: map[string]string{"environment": "integration"}, status: "Failed",
+			outputs:    map[string]string{"smoke-outcome": "checks-failed", "smoke-summary": "1 of 9 checks failed: {{workflow.parameters.slipway-image}} {{=1+1}}"},
+			failures:   smokeRetries,
+			want:       ":x: frontend v42 failed in integration at smoke-test: smoke checks failed",
+			wantArgs:   map[string]string{"reason": "1 of 9 checks failed: {{workflow.parameters.slipway-image}} {{=1+1}}", "failed-step": "smoke-test"},
+			wantReason: "*Reason:* 1 of 9 checks failed: {{workflow.parameters.slipway-image}} {{=1+1}}"},
+		{name: "the promotion failed, an error with Argo's markup", set: map[string]string{"environment": "integration"}, status: "Failed",
+			outputs:    map[string]string{"smoke-outcome": "passed", "smoke-summary": "9 checks passed"},
+			failures:   []failure{{DisplayName: "promote(2)", Message: "hold file: reason {{workflow.name}} {{=1+1}}: bad", TemplateName: "promote", Phase: "Failed"}},
+			want:       ":x: frontend v42 failed in integration at promote",
+			wantArgs:   map[string]string{"reason": "hold file: reason {{workflow.name}} {{=1+1}}: bad", "failed-step": "promote"},
+			wantReason: "*Reason:* hold file: reason {{workflow.name}} {{=1+1}}: bad"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set := map[string]string{"app": "frontend", "image-tag": "v42"}
 			for k, v := range tc.set {
 				set[k] = v
 			}
-			headline, args := notifyHeadline(t, m, exitGlobals(t, m, set, tc.status, tc.outputs, tc.failures))
-			assert.Equal(t, tc.want, headline)
+			msg, args := exitNotice(t, m, exitGlobals(t, m, set, tc.status, tc.outputs, tc.failures))
+			assert.Equal(t, tc.want, msg.Text)
 			assert.Equal(t, tc.status, args["status"])
 			for k, v := range tc.wantArgs {
 				assert.Equal(t, v, args[k], k)
+			}
+			if tc.wantReason != "" {
+				require.NotNil(t, msg.Blocks[1].Text)
+				assert.Equal(t, tc.wantReason, msg.Blocks[1].Text.Text)
 			}
 		})
 	}

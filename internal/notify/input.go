@@ -59,7 +59,7 @@ type event struct {
 // one line naming the first problem.
 func read(cfg Config) (event, error) {
 	ev := event{app: cfg.App, env: cfg.Env, tag: cfg.Tag, previousTag: cfg.PreviousTag, targetEnv: cfg.TargetEnv,
-		reason: slack.Shorten(oneline.Fold(cfg.Reason), maxReason), channel: cfg.Channel}
+		channel: cfg.Channel}
 	checks := []func() error{
 		func() error { return reportFlags(cfg) },
 		func() error { return flagErr("app", cfg.App, chartsrepo.ValidateApp) },
@@ -71,6 +71,7 @@ func read(cfg Config) (event, error) {
 		func() (err error) { ev.outcome, err = readOutcome(cfg.Outcome); return err },
 		func() (err error) { ev.promoted, err = readPromoted(cfg.Promoted); return err },
 		func() (err error) { ev.failedStep, err = readStep(cfg.FailedStep); return err },
+		func() (err error) { ev.reason, err = readReason(cfg); return err },
 		func() (err error) { ev.workflowURL, err = readURL("workflow-url", cfg.WorkflowURL); return err },
 		func() (err error) { ev.compareURL, err = readURL("compare-url", cfg.CompareURL); return err },
 		func() (err error) { ev.argoCDURL, err = readURL("argocd-url", cfg.ArgoCDURL); return err },
@@ -100,6 +101,31 @@ func optional(flag, v string, check func(string) error) error {
 		return nil
 	}
 	return flagErr(flag, v, check)
+}
+
+// readReason reads --reason, decoded as --reason-encoding says (base64:
+// how a workflow passes it past Argo's second substitution), and cleans
+// it: valid UTF-8, no control characters or bidirectional overrides, one
+// line, at most maxReason characters.
+func readReason(cfg Config) (string, error) {
+	if err := checkEncoding("reason-encoding", cfg.ReasonEncoding); err != nil {
+		return "", err
+	}
+	v := cfg.Reason
+	if cfg.ReasonEncoding == EncodingBase64 {
+		data, err := decodeBase64([]byte(v), false)
+		if err != nil {
+			return "", fmt.Errorf("--reason is not base64 (--reason-encoding %s): %w", EncodingBase64, err)
+		}
+		v = string(data)
+	}
+	v = strings.Map(func(r rune) rune {
+		if (unicode.IsControl(r) && !unicode.IsSpace(r)) || unicode.Is(unicode.Bidi_Control, r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(v, "\uFFFD"))
+	return slack.Shorten(oneline.Fold(v), maxReason), nil
 }
 
 func readStatus(v string) (Status, error) {

@@ -33,7 +33,10 @@ type Config struct {
 	// output (true, false or ""), Outcome its `outcome` output, Reason
 	// the sentence a person reads.
 	Promoted, Outcome, TargetEnv, Reason string
-	FailedStep                           string // where a failed run failed
+	// ReasonEncoding is Reason's: text ("" too) or base64, how a workflow
+	// passes outside text past Argo's second substitution of a pod's spec.
+	ReasonEncoding string
+	FailedStep     string // where a failed run failed
 
 	WorkflowURL, CompareURL, ArgoCDURL string
 	Channel                            string

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -134,37 +135,41 @@ func outcomeCases(t *testing.T) []golden {
 
 // Every status and every outcome gives the headline above, and the
 // payload posted is the golden file's, byte for byte (go test -update
-// rewrites them after a deliberate change).
+// rewrites them after a deliberate change), whether the reason came as
+// text or base64.
 func TestPayloads(t *testing.T) {
 	for _, g := range append(statusCases(), outcomeCases(t)...) {
-		t.Run(g.name, func(t *testing.T) {
-			srv := slackserver.Start(t)
-			cfg := base(srv)
-			g.edit(&cfg)
-			res, err := Run(context.Background(), cfg)
-			require.NoError(t, err)
-			assert.Equal(t, g.kind, res.Kind)
-			assert.Equal(t, g.headline, res.Headline)
-			assert.Equal(t, 1, res.Attempts)
-			posts := srv.Posts()
-			require.Len(t, posts, 1)
-			assert.Equal(t, secretPath, posts[0].Path)
+		for _, enc := range []string{"", EncodingBase64} {
+			t.Run(g.name+"/reason-"+cmp.Or(enc, EncodingText), func(t *testing.T) {
+				srv := slackserver.Start(t)
+				cfg := base(srv)
+				g.edit(&cfg)
+				encodeReason(&cfg, enc)
+				res, err := Run(context.Background(), cfg)
+				require.NoError(t, err)
+				assert.Equal(t, g.kind, res.Kind)
+				assert.Equal(t, g.headline, res.Headline)
+				assert.Equal(t, 1, res.Attempts)
+				posts := srv.Posts()
+				require.Len(t, posts, 1)
+				assert.Equal(t, secretPath, posts[0].Path)
 
-			var msg slack.Message
-			require.NoError(t, json.Unmarshal(posts[0].Body, &msg))
-			require.NotEmpty(t, msg.Blocks)
-			assert.Equal(t, "header", msg.Blocks[0].Type)
-			assert.Equal(t, kinds[g.kind].emoji+" "+g.headline, msg.Blocks[0].Text.Text)
-			assert.Equal(t, slack.Escape(msg.Blocks[0].Text.Text), msg.Text, "the fallback is the headline")
+				var msg slack.Message
+				require.NoError(t, json.Unmarshal(posts[0].Body, &msg))
+				require.NotEmpty(t, msg.Blocks)
+				assert.Equal(t, "header", msg.Blocks[0].Type)
+				assert.Equal(t, kinds[g.kind].emoji+" "+g.headline, msg.Blocks[0].Text.Text)
+				assert.Equal(t, slack.Escape(msg.Blocks[0].Text.Text), msg.Text, "the fallback is the headline")
 
-			path := filepath.Join("testdata", g.name+".json")
-			if *update {
-				require.NoError(t, os.WriteFile(path, posts[0].Body, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err, "no golden payload: go test ./internal/notify -run TestPayloads -update")
-			assert.Equal(t, string(want), string(posts[0].Body))
-		})
+				path := filepath.Join("testdata", g.name+".json")
+				if *update && enc == "" {
+					require.NoError(t, os.WriteFile(path, posts[0].Body, 0o644))
+				}
+				want, err := os.ReadFile(path)
+				require.NoError(t, err, "no golden payload: go test ./internal/notify -run TestPayloads -update")
+				assert.Equal(t, string(want), string(posts[0].Body))
+			})
+		}
 	}
 }
 

@@ -30,9 +30,9 @@ const (
 	maxTitle = 150
 )
 
-// The encodings of --report-encoding. Base64 is how a workflow passes
-// outside text on: Argo substitutes {{...}} in a pod's spec again when it
-// makes the pod, so the text itself must hold none.
+// The encodings of --report-encoding and --reason-encoding. Base64 is how a
+// workflow passes outside text on: Argo substitutes {{...}} in a pod's spec
+// again when it makes the pod, so the text itself must hold none.
 const (
 	EncodingText   = "text"
 	EncodingBase64 = "base64"
@@ -49,11 +49,12 @@ type report struct {
 // readReport checks a report's flags and reads its file, or returns an
 // exit-2 error of one line naming the first problem.
 func readReport(cfg Config) (report, error) {
-	r := report{reason: slack.Shorten(oneline.Fold(cfg.Reason), maxReason), channel: cfg.Channel}
+	r := report{channel: cfg.Channel}
 	checks := []func() error{
 		func() error { return deploymentFlags(cfg) },
+		func() (err error) { r.reason, err = readReason(cfg); return err },
 		func() (err error) { r.title, err = readTitle(cfg.Title); return err },
-		func() error { return checkEncoding(cfg.ReportEncoding) },
+		func() error { return checkEncoding("report-encoding", cfg.ReportEncoding) },
 		func() (err error) { r.workflowURL, err = readURL("workflow-url", cfg.WorkflowURL); return err },
 		func() error { return optional("channel", cfg.Channel, checkChannel) },
 		func() (err error) {
@@ -108,12 +109,13 @@ func readTitle(v string) (string, error) {
 	return t, nil
 }
 
-func checkEncoding(v string) error {
+// checkEncoding checks the encoding flag --flag's value.
+func checkEncoding(flag, v string) error {
 	switch v {
 	case "", EncodingText, EncodingBase64:
 		return nil
 	}
-	return fmt.Errorf("--report-encoding %q: want %s or %s", v, EncodingText, EncodingBase64)
+	return fmt.Errorf("--%s %q: want %s or %s", flag, v, EncodingText, EncodingBase64)
 }
 
 // readReportFile reads at most maxReportFile of the report (decoded), and
@@ -137,7 +139,7 @@ func readReportFile(path, encoding string) (lines []string, cut bool, err error)
 	}
 	if encoding == EncodingBase64 {
 		if data, err = decodeBase64(data, cut); err != nil {
-			return nil, false, err
+			return nil, false, fmt.Errorf("--report-file is not base64 (--report-encoding %s): %w", EncodingBase64, err)
 		}
 	}
 	return cleanLines(string(data), cut), cut, nil
@@ -153,7 +155,7 @@ func decodeBase64(data []byte, cut bool) ([]byte, error) {
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
 	n, err := base64.StdEncoding.Decode(out, data)
 	if err != nil {
-		return nil, fmt.Errorf("--report-file is not base64 (--report-encoding %s): %w", EncodingBase64, err)
+		return nil, err
 	}
 	return out[:n], nil
 }

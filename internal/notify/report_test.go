@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -45,7 +46,7 @@ const hostile = "- `held-app` <!channel> see <https://evil.example|here> & *act*
 	"bell\a nul\x00 \u202eevil\u202c bad utf-8 \xff\xfe end\t \n\n\n"
 
 // The payloads posted for reports, byte for byte (go test -update
-// rewrites them after a deliberate change).
+// rewrites them after a deliberate change), the reason as text or base64.
 func TestReportPayloads(t *testing.T) {
 	long := func() string {
 		var b strings.Builder
@@ -71,34 +72,37 @@ func TestReportPayloads(t *testing.T) {
 			c.Reason = "promoter plan: Error (exit code 2)"
 		}, 0, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := slackserver.Start(t)
-			cfg := reportConfig(t, srv, tc.text)
-			if tc.edit != nil {
-				tc.edit(&cfg)
-			}
-			res, err := Run(context.Background(), cfg)
-			require.NoError(t, err)
-			assert.Equal(t, KindReport, res.Kind)
-			assert.Equal(t, cfg.Title, res.Headline)
-			assert.Equal(t, tc.lines, res.Lines)
-			if tc.shown > 0 || tc.lines == 0 {
-				assert.Equal(t, tc.shown, res.Shown)
-			}
-			assert.Equal(t, outcome.Notified, res.Report().Outcome)
-			posts := srv.Posts()
-			require.Len(t, posts, 1)
-			body := posts[0].Body
-			assertReportMessage(t, body)
+		for _, enc := range []string{"", EncodingBase64} {
+			t.Run(tc.name+"/reason-"+cmp.Or(enc, EncodingText), func(t *testing.T) {
+				srv := slackserver.Start(t)
+				cfg := reportConfig(t, srv, tc.text)
+				if tc.edit != nil {
+					tc.edit(&cfg)
+				}
+				encodeReason(&cfg, enc)
+				res, err := Run(context.Background(), cfg)
+				require.NoError(t, err)
+				assert.Equal(t, KindReport, res.Kind)
+				assert.Equal(t, cfg.Title, res.Headline)
+				assert.Equal(t, tc.lines, res.Lines)
+				if tc.shown > 0 || tc.lines == 0 {
+					assert.Equal(t, tc.shown, res.Shown)
+				}
+				assert.Equal(t, outcome.Notified, res.Report().Outcome)
+				posts := srv.Posts()
+				require.Len(t, posts, 1)
+				body := posts[0].Body
+				assertReportMessage(t, body)
 
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				require.NoError(t, os.WriteFile(path, body, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err, "no golden payload: go test ./internal/notify -run TestReportPayloads -update")
-			assert.Equal(t, string(want), string(body))
-		})
+				path := filepath.Join("testdata", tc.name+".json")
+				if *update && enc == "" {
+					require.NoError(t, os.WriteFile(path, body, 0o644))
+				}
+				want, err := os.ReadFile(path)
+				require.NoError(t, err, "no golden payload: go test ./internal/notify -run TestReportPayloads -update")
+				assert.Equal(t, string(want), string(body))
+			})
+		}
 	}
 }
 

@@ -25,8 +25,8 @@ func step() stepcli.Step {
 	return stepcli.Step{
 		Name:  "notify",
 		Usage: "post a deployment's result to a Slack incoming webhook",
-		UsageText: "notify --app NAME --env ENV --tag TAG --status Succeeded|Failed|Error|SyncFailed [flags]\n" +
-			"notify --report-file PATH --title TEXT [--report-encoding text|base64] [--post-empty] [--reason TEXT] [flags]",
+		UsageText: "notify --app NAME --env ENV --tag TAG --status Succeeded|Failed|Error|SyncFailed [--reason TEXT [--reason-encoding text|base64]] [flags]\n" +
+			"notify --report-file PATH --title TEXT [--report-encoding text|base64] [--post-empty] [--reason TEXT [--reason-encoding text|base64]] [flags]",
 		Description: "The webhook URL comes from --webhook-url-file or " + notify.WebhookEnv + " and is never printed.\n" +
 			"429 (after Retry-After) and 5xx are retried until --timeout. Exit 0 posted (or an empty report, nothing to post),\n" +
 			"1 failed (a retry may help), 2 invalid input or a reply no retry fixes (bad payload, no such webhook).",
@@ -41,6 +41,7 @@ func step() stepcli.Step {
 			str("outcome", "the promoter's (or a step's) `outcome` output, e.g. promoted, stale, newer-present"),
 			str("target-env", "the environment promoted to, or not (the promoter's `target-env`)"),
 			str("reason", "why, in a sentence: the promoter's `reason`, or e.g. \"approval timed out\""),
+			str("reason-encoding", "--reason's encoding: text (default) or base64 (how a workflow passes outside text)"),
 			str("failed-step", "the step a failed workflow failed at"),
 			str("workflow-url", "link to the workflow in Argo Workflows"),
 			str("compare-url", "link to the git host's comparison of --previous-tag and --tag"),
@@ -60,9 +61,9 @@ func step() stepcli.Step {
 				WebhookURLFile: c.String("webhook-url-file"), WebhookURL: os.Getenv(notify.WebhookEnv),
 				App: c.String("app"), Env: c.String("env"), Tag: c.String("tag"), PreviousTag: c.String("previous-tag"),
 				Status: c.String("status"), Promoted: c.String("promoted"), Outcome: c.String("outcome"),
-				TargetEnv: c.String("target-env"), Reason: c.String("reason"), FailedStep: c.String("failed-step"),
-				WorkflowURL: c.String("workflow-url"), CompareURL: c.String("compare-url"), ArgoCDURL: c.String("argocd-url"),
-				Channel: c.String("channel"), DryRun: c.Bool("dry-run"),
+				TargetEnv: c.String("target-env"), Reason: c.String("reason"), ReasonEncoding: c.String("reason-encoding"),
+				FailedStep: c.String("failed-step"), WorkflowURL: c.String("workflow-url"), CompareURL: c.String("compare-url"),
+				ArgoCDURL: c.String("argocd-url"), Channel: c.String("channel"), DryRun: c.Bool("dry-run"),
 				ReportFile: c.String("report-file"), ReportEncoding: c.String("report-encoding"), Title: c.String("title"), PostEmpty: c.Bool("post-empty"),
 				Timeout: c.Duration("timeout"), MaxAttempts: c.Int("max-attempts"), RetryWait: c.Duration("retry-wait"),
 				Log: rt.Log, Redactor: rt.Redactor, Stdout: rt.Stdout,

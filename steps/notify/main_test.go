@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -70,6 +71,23 @@ func TestPosts(t *testing.T) {
 	assert.Equal(t, "posted to Slack: frontend v42 deployed to integration and promoted to staging", rec["msg"])
 	assert.Equal(t, "promoted", rec["message"])
 	assert.EqualValues(t, 1, rec["attempts"])
+}
+
+// A reason given base64 (SLIPWAY_REASON, as the workflows pass it) posts
+// what the text would: Argo's markup in it arrives as written.
+func TestBase64ReasonPostsTheText(t *testing.T) {
+	srv := slackserver.Start(t)
+	reason := "held: INC-1234 {{workflow.name}} {{=1+1}} by jane"
+	r := run(t, srv.URL+secretPath, args("--reason", reason))
+	require.Equal(t, 0, r.code, r.stderr)
+	t.Setenv("SLIPWAY_REASON", base64.StdEncoding.EncodeToString([]byte(reason)))
+	t.Setenv("SLIPWAY_REASON_ENCODING", "base64")
+	r = run(t, srv.URL+secretPath, args())
+	require.Equal(t, 0, r.code, r.stderr)
+	posts := srv.Posts()
+	require.Len(t, posts, 2)
+	assert.Equal(t, string(posts[0].Body), string(posts[1].Body))
+	assert.Contains(t, string(posts[1].Body), `"text": "*Reason:* held: INC-1234 {{workflow.name}} {{=1+1}} by jane"`)
 }
 
 func TestRetryAfterThenOK(t *testing.T) {
@@ -158,6 +176,9 @@ func TestBadInput(t *testing.T) {
 		{"compare URL relative", hook, args("--compare-url", "/compare/v41...v42"), `notify: --compare-url "/compare/v41...v42": want an http(s) URL`},
 		{"argocd URL with a space", hook, args("--argocd-url", "https://argocd.example/app lications"), `notify: --argocd-url "https://argocd.example/app lications": want an http(s) URL`},
 		{"bad channel", hook, args("--channel", "#dep loys"), `notify: --channel: "#dep loys" is not a channel: want #name, @user or an ID`},
+		{"reason not base64", hook, args("--reason", "stale: integration now runs v43", "--reason-encoding", "base64"),
+			"notify: --reason is not base64 (--reason-encoding base64): illegal base64 data at input byte 5"},
+		{"unknown reason encoding", hook, args("--reason", "promoted", "--reason-encoding", "hex"), `notify: --reason-encoding "hex": want text or base64`},
 		{"negative timeout", hook, args("--timeout", "-1s"), "notify: --timeout -1s: want a positive duration"},
 		{"unknown flag", hook, args("--webhook-url", hook), "notify: flag provided but not defined: -webhook-url"},
 	}
@@ -293,6 +314,8 @@ func TestReport(t *testing.T) {
 		{report(plan, "--app", "frontend"), "notify: --app is a deployment's, not a report's (--report-file)"},
 		{append(args(), "--title", "x"), "notify: --title is a report's headline: give --report-file too"},
 		{report(plan, "--report-encoding", "base64"), "notify: --report-file is not base64 (--report-encoding base64): illegal base64 data at input byte 0"},
+		{report(plan, "--reason", "promoter plan: Error", "--reason-encoding", "base64"),
+			"notify: --reason is not base64 (--reason-encoding base64): illegal base64 data at input byte 12"},
 		{[]string{"--report-file", plan}, "notify: --title is required with --report-file: the message's headline"},
 	} {
 		r := run(t, hook, bad.args)

@@ -215,13 +215,15 @@ func (e *env) assertPlanPod(t *testing.T, pod *corev1.Pod) string {
 // assertReportPod checks the exit handler's notify pod: notify posts a
 // report read base64 from the file of the template's raw artifact, whose
 // data (in the template the controller hands the pod, after its last
-// substitution) is returned decoded, with notify's flags.
+// substitution) is returned decoded, with notify's flags (the reason
+// decoded).
 func (e *env) assertReportPod(t *testing.T, name string, pod *corev1.Pod) (map[string]string, string) {
 	t.Helper()
 	main := findContainer(t, pod.Spec.Containers, common.MainContainerName)
 	assert.Equal(t, "/usr/local/bin/notify", run(main)[0])
 	flags := notifyFlags(main)
 	assert.Equal(t, "base64", flags["report-encoding"])
+	decodeReason(t, flags)
 	assert.Equal(t, "#releases", flags["channel"])
 	assert.Equal(t, "https://argo-workflows.example/workflows/"+e.argo.Namespace+"/"+name, flags["workflow-url"])
 	assertLockedDown(t, main.SecurityContext)

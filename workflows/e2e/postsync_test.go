@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -333,6 +334,7 @@ func (r *hookRun) assertNotifyPod(t *testing.T, pod *corev1.Pod, want map[string
 	main := findContainer(t, pod.Spec.Containers, common.MainContainerName)
 	require.NotEmpty(t, run(main))
 	got := notifyFlags(main)
+	decodeReason(t, got)
 	for k, v := range want {
 		assert.Equal(t, v, got[k], "notify's --%s", k)
 	}
@@ -546,6 +548,17 @@ func notifyFlags(c *corev1.Container) map[string]string {
 		flags[k] = v
 	}
 	return flags
+}
+
+// decodeReason replaces notify's --reason in flags by its text: the
+// workflows pass it base64 (--reason-encoding), past the controller's
+// substitution of the pod's spec.
+func decodeReason(t *testing.T, flags map[string]string) {
+	t.Helper()
+	require.Equal(t, "base64", flags["reason-encoding"], "notify's --reason-encoding")
+	reason, err := base64.StdEncoding.DecodeString(flags["reason"])
+	require.NoError(t, err, "--reason %q", flags["reason"])
+	flags["reason"] = string(reason)
 }
 
 // argFlags reads --name=value arguments.
