@@ -294,6 +294,7 @@ func (r *runner) check(ctx context.Context, c smokespec.Check) (res CheckResult)
 	start := time.Now()
 	defer func() { res.Duration = time.Since(start) }()
 	log := r.cfg.Log.With("check", c.Name)
+	last := false // the last attempt, squeezed in before the deadline, was made
 	for attempt := 1; ; attempt++ {
 		select {
 		case r.slots <- struct{}{}:
@@ -320,8 +321,13 @@ func (r *runner) check(ctx context.Context, c smokespec.Check) (res CheckResult)
 		wait := r.cfg.Backoff.delay(attempt)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			// no time for a full backoff: one last attempt, timed to end
-			// before the deadline, rather than giving up early
+			// before the deadline, rather than giving up early; and after
+			// that last one, no other
 			wait = time.Until(dl) - 2*out.latency - finalAttemptMargin
+			if last {
+				wait = 0
+			}
+			last = true
 		}
 		if out.stopped || wait <= 0 {
 			log.Info("check failed", "attempts", attempt, "status", out.status, "reason", out.failure)

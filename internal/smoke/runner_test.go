@@ -167,6 +167,20 @@ func TestRetryWaitsOutARollout(t *testing.T) {
 		assert.InDelta(t, r.Attempts, int(hits.Load()), 1, "a last attempt cut by the deadline may not have reached the server")
 		assert.Contains(t, r.Failure, "status: expected 2xx, got 502")
 	})
+	t.Run("the last attempt is the last even when it was quicker than the first", func(t *testing.T) {
+		// A slow first answer leaves room, after a quick last attempt, for
+		// another "last" one: there must be none.
+		srv, hits := rolloutServer(t, 1000, func(n int32) {
+			if n == 1 {
+				time.Sleep(400 * time.Millisecond)
+			}
+		})
+		res := RunChecks(context.Background(), parseChecks(t, srv.URL, spec),
+			CheckOptions{Deadline: 2 * time.Second, Backoff: Backoff{Initial: time.Hour, Max: time.Hour}})
+		r := res[0]
+		assert.Equal(t, 2, r.Attempts, "the first attempt, then one last attempt")
+		assert.InDelta(t, r.Attempts, int(hits.Load()), 1)
+	})
 }
 
 // appServer serves every kind of response the expectation table needs.
