@@ -299,27 +299,11 @@ func (a *Argo) WaitWorkflow(t testing.TB, name string, timeout time.Duration, do
 	defer a.agents.notifyFailure(name, cancel)()
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	defer cancelTimeout()
-	wfs := a.Argo.ArgoprojV1alpha1().Workflows(a.Namespace)
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (k8sruntime.Object, error) {
-			o.FieldSelector = sel
-			return wfs.List(ctx, o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return wfs.Watch(ctx, o)
-		},
-	}
 	var last *wfv1.Workflow
-	_, err := watchtools.UntilWithSync(ctx, lw, &wfv1.Workflow{}, nil, func(ev watch.Event) (bool, error) {
-		wf, ok := ev.Object.(*wfv1.Workflow)
-		if !ok {
-			return false, nil
-		}
-		last = wf
-		return done(wf), nil
-	})
+	err := until[*wfv1.Workflow, *wfv1.WorkflowList](ctx, a.Argo.ArgoprojV1alpha1().Workflows(a.Namespace), &wfv1.Workflow{},
+		func(o *metav1.ListOptions) { o.FieldSelector = sel },
+		func(wf *wfv1.Workflow) bool { last = wf; return done(wf) })
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			err = cause

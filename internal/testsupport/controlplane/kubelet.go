@@ -18,12 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -47,25 +43,16 @@ func (a *Argo) WaitPod(t testing.TB, workflow, nodeID string, timeout time.Durat
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	pods := a.Kube.CoreV1().Pods(a.Namespace)
 	sel := labels.SelectorFromSet(labels.Set{common.LabelKeyWorkflow: workflow}).String()
-	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (k8sruntime.Object, error) {
-			o.LabelSelector = sel
-			return pods.List(ctx, o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sel
-			return pods.Watch(ctx, o)
-		},
-	}
 	var found *corev1.Pod
-	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
-		if pod, ok := ev.Object.(*corev1.Pod); ok && pod.Annotations[common.AnnotationKeyNodeID] == nodeID {
-			found = pod
-		}
-		return found != nil, nil
-	})
+	err := until[*corev1.Pod, *corev1.PodList](ctx, a.Kube.CoreV1().Pods(a.Namespace), &corev1.Pod{},
+		func(o *metav1.ListOptions) { o.LabelSelector = sel },
+		func(pod *corev1.Pod) bool {
+			if pod.Annotations[common.AnnotationKeyNodeID] == nodeID {
+				found = pod
+			}
+			return found != nil
+		})
 	if err != nil {
 		t.Fatalf("the pod of node %s of workflow %s: %v", nodeID, workflow, err)
 	}
